@@ -1,0 +1,1 @@
+"""Subcommands of `shippers`; each module defines `register(subparsers)`."""

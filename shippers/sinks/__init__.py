@@ -1,0 +1,1 @@
+"""Sinks: elasticsearch, gelf, archive (S3 / local, Athena layout), ndjson file/stdout."""
