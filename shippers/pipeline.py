@@ -28,7 +28,7 @@ from .normalizers import get_normalizer
 from .plugin import Context, Normalizer, NormalizerOptions, RawBatch, Sink, Source
 from .record import DeadLetter, Provenance, Record
 
-__all__ = ["Pipeline", "normalize_one"]
+__all__ = ["Pipeline", "add_provenance_fields", "normalize_one"]
 
 log = logging.getLogger("shippers.pipeline")
 
@@ -53,7 +53,26 @@ def normalize_one(
     except Exception as e:  # a normalizer bug must not stop the run, nor lose the line
         log.exception("normalizer %s crashed", normalizer.name)
         return DeadLetter(f"normalizer error: {type(e).__name__}: {e}", line, prov)
+    add_provenance_fields(doc, prov)
     return Record(doc, doc_id, prov, source_type=normalizer.source_type, raw=line)
+
+
+def add_provenance_fields(doc: dict[str, Any], prov: Provenance) -> None:
+    """ECS `log.*` from provenance: offset of the line, file/object path, syslog peer.
+
+    A network location (tcp://, udp://, https://) is not a file path; S3 keys and local
+    paths are.
+    """
+    logf = doc.get("log")
+    if logf is None:
+        logf = doc["log"] = {}
+    if prov.offset is not None:
+        logf["offset"] = prov.offset
+    if prov.peer:
+        logf.setdefault("source", {})["address"] = prov.peer
+    loc = prov.location
+    if loc and ("://" not in loc or loc.startswith(("s3://", "file://"))):
+        logf.setdefault("file", {})["path"] = loc
 
 
 class Pipeline:
