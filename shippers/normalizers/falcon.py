@@ -17,8 +17,6 @@ regex, no deep copies — because FDR volumes are large.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from operator import itemgetter
 from time import time as _now
 from typing import Any
 
@@ -368,59 +366,30 @@ _HASH_KEY_SET = frozenset(k for k, _ in _HASH_KEYS)
 _TIME_KEYS = ("UTCTimestamp", "timestamp", "CreationTimeStamp", "Time", "_time")
 
 
-_Plan = tuple[
-    Callable[[dict[str, Any]], tuple[Any, ...]],
-    tuple[str, ...],
-    Callable[[dict[str, Any]], tuple[Any, ...]],
-    tuple[str, ...],
-    tuple[str, ...],
-]
-_PLANS: dict[tuple[str, ...], _Plan] = {}
-
-
-def _getter(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    if not keys:
-        return lambda _o: ()
-    if len(keys) == 1:
-        key = keys[0]
-        return lambda o: (o[key],)
-    return itemgetter(*keys)
-
-
-def _plan(layout: tuple[str, ...]) -> _Plan:
-    """How to split records with this key layout; FDR events of one type share a layout."""
-    mapped = tuple(k for k in layout if k in _CONSUMED or k in _SHARED)
-    vendor = tuple(k for k in layout if k not in _CONSUMED)
-    counts = tuple(k for k in vendor if "Count" in k)
-    plan = (_getter(mapped), mapped, _getter(vendor), vendor, counts)
-    if len(_PLANS) > 4096:
-        _PLANS.clear()
-    _PLANS[layout] = plan
-    return plan
+_MAPPED = _CONSUMED | _SHARED
 
 
 def _split_record(obj: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(keys the mapping reads, vendor fields for crowdstrike.*) of one FDR record.
+    """(the record itself, vendor fields for crowdstrike.*) of one FDR record.
 
-    Table-driven by the record's key layout so the per-key work runs in C (itemgetter, zip);
-    Python-level loops only run for the rare records with empty or non-string values.
+    The mapping reads the record directly; crowdstrike.* is a C-level copy minus the consumed
+    keys. Python-level loops only run for the rare records with empty, count or non-string
+    values.
     """
-    layout = tuple(obj)
-    plan = _PLANS.get(layout) or _plan(layout)
-    get_mapped, mapped, get_vendor, vendor, counts = plan
-    m = dict(zip(mapped, get_mapped(obj), strict=True))
-    values = get_vendor(obj)
-    cs = dict(zip(vendor, values, strict=True))
+    cs = obj.copy()
+    for k in _CONSUMED.intersection(obj):
+        del cs[k]
+    values = cs.values()
     if "" in values:
         cs = {k: v for k, v in cs.items() if v != ""}
+        values = cs.values()
     types = set(map(type, values))
-    if types != {str} and types:
+    if types and types != {str}:
         cs = {k: vendor_value(k, v) for k, v in cs.items() if v is not None}
-    for k in counts:
-        v = cs.get(k)
-        if type(v) is str:
-            cs[k] = vendor_value(k, v)
-    return m, cs
+    elif "Count" in "".join(cs):
+        for k in [k for k in cs if "Count" in k]:
+            cs[k] = vendor_value(k, cs[k])
+    return obj, cs
 
 
 def normalize_fdr(obj: dict[str, Any], line: bytes) -> tuple[dict[str, Any], str]:
