@@ -1,7 +1,16 @@
 """Every Prometheus metric of the shipper, defined in one place.
 
 Names and units follow Prometheus conventions (`_total`, `_seconds`, `_bytes`). Code counts
-through these objects only; tests read them back with `value()`.
+through these objects only; tests read them back with `value()`. The Grafana dashboard
+(`dashboards/grafana/shippers.json`) queries these names; a unit test checks that every
+metric a panel uses is defined here, so renaming one means updating the dashboard.
+
+Label values in use:
+- `source`: the Provenance source id ("files", "falcon-fdr", "falcon-stream", "panos-syslog").
+- `sink`: the sink type ("elasticsearch", "gelf", "archive", "ndjson").
+- `SQS_MESSAGES.outcome`: received | deleted | returned (visibility 0, e.g. on SIGTERM) |
+  given_up (receive count exceeded; dead-lettered, then deleted).
+- `QUEUE_DEPTH.queue`: "normalize" (raw batches waiting for a worker), sinks may add theirs.
 """
 
 from __future__ import annotations
@@ -20,12 +29,18 @@ __all__ = [
     "EVENTS_NORMALIZED",
     "EVENTS_RECEIVED",
     "EVENT_LAG_SECONDS",
+    "GELF_FIELDS_TRUNCATED",
+    "LOG_MESSAGES",
     "QUEUE_DEPTH",
+    "READY",
     "S3_BYTES_READ",
     "S3_BYTES_WRITTEN",
     "SQS_MESSAGES",
     "SQS_VISIBILITY_EXTENSIONS",
+    "STREAM_EVENTS_SKIPPED",
     "STREAM_OFFSET",
+    "STREAM_RECONNECTS",
+    "STREAM_SESSION_REFRESHES",
     "UDP_DATAGRAMS_DROPPED",
     "value",
 ]
@@ -76,15 +91,49 @@ EVENT_LAG_SECONDS = Histogram(
     ["source"],
     buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400),
 )
-QUEUE_DEPTH = Gauge("shippers_pipeline_queue_depth", "Batches waiting in a pipeline queue", ["queue"])
+QUEUE_DEPTH = Gauge(
+    "shippers_pipeline_queue_depth", "Batches waiting in a pipeline queue", ["queue"]
+)
 UDP_DATAGRAMS_DROPPED = Counter(
     "shippers_udp_datagrams_dropped_total", "Syslog UDP datagrams dropped (queue full)"
 )
 BUILD_INFO = Info("shippers_build", "Build information")
 BUILD_INFO.info({"version": __version__})
+READY = Gauge(
+    "shippers_ready",
+    "1 when every sink is reachable and not backlogged (what /readyz answers), else 0",
+)
+LOG_MESSAGES = Counter(
+    "shippers_log_messages_total",
+    "Log events emitted, by level (a rising error rate without dead letters points at "
+    "infrastructure trouble: retries, reconnects)",
+    ["level"],
+)
+
+STREAM_RECONNECTS = Counter(
+    "shippers_stream_reconnects_total",
+    "Falcon stream reconnects by partition and cause (dropped, eof, session, http_<status>)",
+    ["partition", "reason"],
+)
+STREAM_SESSION_REFRESHES = Counter(
+    "shippers_stream_session_refreshes_total",
+    "Falcon stream session refresh POSTs by outcome (ok, rate_limited, failed, gone)",
+    ["outcome"],
+)
+STREAM_EVENTS_SKIPPED = Counter(
+    "shippers_stream_events_skipped_total",
+    "Falcon stream events skipped because their offset was already read (server re-sent them)",
+    ["partition"],
+)
 
 
 def value(name: str, labels: dict[str, str] | None = None) -> float:
     """Current value of a sample (e.g. 'shippers_events_delivered_total'); 0 when unset."""
     v = REGISTRY.get_sample_value(name, labels or {})
     return 0.0 if v is None else v
+
+
+GELF_FIELDS_TRUNCATED = Counter(
+    "shippers_gelf_fields_truncated_total",
+    "GELF fields cut to fit the 32,766-byte term or 2 MiB frame limit (named in the message)",
+)
