@@ -53,6 +53,7 @@ class Connect:
     offset: int | None  # the requested offset (None: not given)
     status: int = 200
     ended: str = ""  # why it ended: session_expired, dropped, server_stop, client_gone
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 @dataclass
