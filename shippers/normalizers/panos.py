@@ -557,13 +557,12 @@ class PanosNormalizer(Normalizer):
             e["event.original"] = text
         doc = _nest(e)
         doc["panw"] = {"panos": vendor}
-        seq = col["sequence_number"].strip()
-        if seq and serial and serial != "no-serial":
-            doc_id = content_id(serial, log_type, seq)
-        else:
-            # No (serial, sequence) identity: hash the CSV payload, not the header,
-            # which relays may rewrite.
-            doc_id = content_id(payload)
+        # The id hashes the CSV payload — not the syslog header, which relays rewrite.
+        # A redelivered log (TCP retransmit, relay replay, re-read file) has the same
+        # payload and so the same id; (serial, type, sequence number) alone is not safe:
+        # sample and relabelled logs reuse sequence numbers for different events, and
+        # deduplicating those would lose data.
+        doc_id = content_id(payload)
         return doc, doc_id
 
     def _common(

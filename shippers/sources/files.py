@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -49,8 +50,14 @@ def read_file_batches(
     source: str = "files",
     batch_lines: int = 2000,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> int:
-    """Read one file into RawBatches of `batch_lines`; returns the number of lines emitted."""
+    stop: threading.Event | None = None,
+) -> int | None:
+    """Read one file into RawBatches of `batch_lines`; returns the number of lines emitted.
+
+    Returns None when `stop` was set before the end of the file: the caller must then not
+    seal the file's ack, so the file stays unacknowledged and is read again next time
+    (documents already delivered are deduplicated by their deterministic ids).
+    """
     fmt = "falcon" if fmt == "falcon-fdr" else fmt
     n = 0
     with open_path(path) as stream:
@@ -61,6 +68,8 @@ def read_file_batches(
                 emit(RawBatch(fmt, items, ack))
                 n += len(items)
                 items = []
+                if stop is not None and stop.is_set():
+                    return None
         if items:
             emit(RawBatch(fmt, items, ack))
             n += len(items)
@@ -91,12 +100,15 @@ class FilesSource(Source):
                 log.error("files source: %s is not a readable file", path)
                 continue
             ack = Ack(path)
-            read_file_batches(
+            done = read_file_batches(
                 path,
                 self.options.format,
                 emit,
                 ack,
                 batch_lines=self.options.batch_lines,
                 max_line_bytes=self.options.max_line_bytes,
+                stop=self.ctx.stop,
             )
+            if done is None:  # stopped mid-file: leave it unacknowledged
+                return
             ack.seal()

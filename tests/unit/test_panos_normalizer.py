@@ -240,8 +240,9 @@ def test_traffic_fields() -> None:
     assert doc["panw.panos.sequence_number"] == "32091112"
     assert all(isinstance(v, str) for k, v in doc.items() if k.startswith("panw.panos."))
     assert "event.original" not in doc
-    # Same (serial, type, sequence) → same id, whatever else changes.
-    assert run(TRAFFIC_81.replace(",586,", ",587,"))[1] == doc_id
+    # Same payload → same id; a different event with the same sequence number → another id.
+    assert run(TRAFFIC_81)[1] == doc_id
+    assert run(TRAFFIC_81.replace(",586,", ",587,"))[1] != doc_id
 
 
 def test_traffic_deny_and_nat_removal() -> None:
