@@ -19,3 +19,26 @@ def prometheus():
     server = require(f"Prometheus ({HOW_TO_ENABLE})", start)
     yield server
     server.stop()
+
+
+# --- GELF receiver and syslog TLS material: issue 5 (syslog + GELF) ------------------------
+import pytest as _pytest_gelf  # noqa: E402
+
+
+@_pytest_gelf.fixture
+def gelf_receiver():
+    """A fresh GELF spec receiver (UDP/TCP/HTTP on free 127.0.0.1 ports) for one test."""
+    from tests.services import require
+    from tests.services.gelf_receiver import start
+
+    receiver = require("GELF receiver", start)
+    yield receiver
+    receiver.stop()
+
+
+@_pytest_gelf.fixture(scope="session")
+def tls_material(tmp_path_factory):
+    """A test CA plus server (127.0.0.1) and client certificates, as PEM file paths."""
+    from tests.services.tls_certs import make_tls_material
+
+    return make_tls_material(tmp_path_factory.mktemp("tls"))
