@@ -37,13 +37,16 @@ __all__ = [
 
 @dataclass
 class PipelineOptions:
-    queue_size: int = field(default=16, metadata={"doc": "raw batches buffered before sources block"})
+    queue_size: int = field(
+        default=16, metadata={"doc": "raw batches buffered before sources block"}
+    )
     workers: int = field(default=1, metadata={"doc": "normalizer threads"})
     grace_period_s: float = field(
         default=30.0, metadata={"doc": "seconds to flush and ack on SIGTERM before exiting"}
     )
     retention_interval_s: float = field(
-        default=3600.0, metadata={"doc": "how often `run` applies index retention (no-ILM clusters)"}
+        default=3600.0,
+        metadata={"doc": "how often `run` applies index retention (no-ILM clusters)"},
     )
 
     def validate(self, path: str) -> None:
@@ -71,7 +74,7 @@ class PluginSpec:
     """One `[[sources]]` or `[[sinks]]` entry: its registered class and typed options."""
 
     type: str
-    cls: type
+    cls: Any  # the registered Source / Sink subclass
     options: Any
     path: str
 
@@ -100,7 +103,7 @@ def _plugins(kind: str, raw: Any, key: str) -> list[PluginSpec]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise ConfigError(key, "expected an array of tables ([[%s]])" % key, raw)
+        raise ConfigError(key, f"expected an array of tables ([[{key}]])", raw)
     specs = []
     for i, entry in enumerate(raw):
         path = f"{key}[{i}]"
@@ -108,7 +111,7 @@ def _plugins(kind: str, raw: Any, key: str) -> list[PluginSpec]:
             raise ConfigError(path, "expected a table", entry)
         if "type" not in entry:
             raise ConfigError(f"{path}.type", "required key is missing", has_value=False)
-        cls = lookup(kind, entry["type"], f"{path}.type")  # type: ignore[arg-type]
+        cls: Any = lookup(kind, entry["type"], f"{path}.type")  # type: ignore[arg-type]
         opts = {k: v for k, v in entry.items() if k != "type"}
         specs.append(PluginSpec(entry["type"], cls, build_options(cls.Options, opts, path), path))
     return specs
@@ -119,9 +122,12 @@ def parse_config(raw: dict[str, Any]) -> ShipperConfig:
     allowed = {"sources", "sinks", "state_dir", *_SECTIONS}
     for key in raw:
         if key not in allowed:
-            raise ConfigError(key, f"unknown key (known keys: {', '.join(sorted(allowed))})", raw[key])
+            raise ConfigError(
+                key, f"unknown key (known keys: {', '.join(sorted(allowed))})", raw[key]
+            )
     sections = {
-        name: build_options(cls, raw.get(name, {}), name) if isinstance(raw.get(name, {}), dict)
+        name: build_options(cls, raw.get(name, {}), name)
+        if isinstance(raw.get(name, {}), dict)
         else _bad_table(name, raw[name])
         for name, cls in _SECTIONS.items()
     }
@@ -152,7 +158,9 @@ def load_config(path: str | Path) -> ShipperConfig:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(str(p), f"invalid TOML: {e}", has_value=False) from None
     except OSError as e:
-        raise ConfigError(str(p), f"cannot read config file: {e.strerror}", has_value=False) from None
+        raise ConfigError(
+            str(p), f"cannot read config file: {e.strerror}", has_value=False
+        ) from None
     return parse_config(data)
 
 
@@ -163,11 +171,14 @@ def config_schema() -> dict[str, Any]:
         out = []
         for name in known(kind):  # type: ignore[arg-type]
             try:
-                cls = lookup(kind, name)  # type: ignore[arg-type]
+                cls: Any = lookup(kind, name)  # type: ignore[arg-type]
             except Exception:  # a plugin whose optional dependency is missing
                 continue
-            s = options_schema(cls.Options) if hasattr(cls.Options, "__dataclass_fields__") else {
-                "type": "object", "properties": {}, "additionalProperties": False}
+            s: dict[str, Any] = (
+                options_schema(cls.Options)
+                if hasattr(cls.Options, "__dataclass_fields__")
+                else {"type": "object", "properties": {}, "additionalProperties": False}
+            )
             s = {**s, "properties": {"type": {"const": name}, **s.get("properties", {})}}
             s["required"] = ["type", *s.get("required", [])]
             out.append(s)

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 __all__ = ["DEFAULT_MAX_LINE_BYTES", "OversizedLine", "iter_lines", "open_maybe_gzip", "open_path"]
 
@@ -31,7 +31,7 @@ class OversizedLine:
 
 def open_maybe_gzip(stream: BinaryIO | IO[bytes]) -> IO[bytes]:
     """Wrap `stream` in a gzip reader when it starts with the gzip magic bytes."""
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
+    buffered: Any = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)
     if buffered.peek(2)[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     return buffered
@@ -74,4 +74,4 @@ def open_path(path: str | Path) -> IO[bytes]:
 
     if str(path) == "-":
         return open_maybe_gzip(sys.stdin.buffer)
-    return open_maybe_gzip(open(path, "rb"))  # noqa: SIM115 - caller closes
+    return open_maybe_gzip(open(path, "rb"))

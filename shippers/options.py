@@ -136,9 +136,7 @@ def options_schema(cls: type) -> dict[str, Any]:
         s = dict(_schema_of(hints[f.name]))
         if f.metadata.get("doc"):
             s["description"] = f.metadata["doc"]
-        if f.default is not dataclasses.MISSING and isinstance(
-            f.default, (str, int, float, bool)
-        ):
+        if f.default is not dataclasses.MISSING and isinstance(f.default, (str, int, float, bool)):
             s["default"] = f.default
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             required.append(f.name)

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
-    "NormalizerOptions",
     "Emit",
     "Normalizer",
+    "NormalizerOptions",
     "RawBatch",
     "Sink",
     "Source",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,9 @@ def event_schema() -> dict[str, Any]:
     """The ECS event schema: the repository copy when present, else the packaged one."""
     repo = REPO_SCHEMAS / EVENT_SCHEMA_NAME
     if repo.exists():
-        return orjson.loads(repo.read_bytes())  # type: ignore[no-any-return]
+        return orjson.loads(repo.read_bytes())
     data = resources.files("shippers").joinpath("data", EVENT_SCHEMA_NAME).read_bytes()
-    return orjson.loads(data)  # type: ignore[no-any-return]
+    return orjson.loads(data)
 
 
 @functools.cache

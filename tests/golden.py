@@ -88,7 +88,9 @@ class Diff:
     actual: Any
 
 
-def compare(actual: dict[str, Any], expected: dict[str, Any], index: int = 0) -> tuple[int, list[Diff]]:
+def compare(
+    actual: dict[str, Any], expected: dict[str, Any], index: int = 0
+) -> tuple[int, list[Diff]]:
     """(number of core pairs compared, the pairs that differ) for one document."""
     flat_actual = dict(flatten(actual))
     pairs = 0

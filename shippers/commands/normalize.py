@@ -25,9 +25,15 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--format", required=True, choices=["falcon-fdr", "falcon", "panos"])
     p.add_argument("--tz", default="UTC", help="time zone of PAN-OS timestamps (IANA or ±HH:MM)")
-    p.add_argument("--keep-original", action="store_true", help="keep the raw line in event.original")
-    p.add_argument("--dead-letter", metavar="FILE", help="dead-letter NDJSON file (default: stderr)")
-    p.add_argument("files", nargs="*", default=["-"], metavar="FILE", help="plain or .gz; '-' = stdin")
+    p.add_argument(
+        "--keep-original", action="store_true", help="keep the raw line in event.original"
+    )
+    p.add_argument(
+        "--dead-letter", metavar="FILE", help="dead-letter NDJSON file (default: stderr)"
+    )
+    p.add_argument(
+        "files", nargs="*", default=["-"], metavar="FILE", help="plain or .gz; '-' = stdin"
+    )
     p.set_defaults(func=run)
 
 
@@ -41,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.dead_letter import DeadLetterSink
 
     try:
-        normalizer = get_normalizer(args.format, NormalizerOptions(tz=args.tz, keep_original=args.keep_original))
+        normalizer = get_normalizer(
+            args.format, NormalizerOptions(tz=args.tz, keep_original=args.keep_original)
+        )
     except ValueError as e:  # bad --tz
         raise ConfigError("--tz", str(e), args.tz) from None
     dead = DeadLetterSink(args.dead_letter) if args.dead_letter else DeadLetterSink()

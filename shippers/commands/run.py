@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if cfg.metrics.listen:
         from ..ops_server import start_ops_server
 
-        ops = start_ops_server(cfg.metrics.listen, ready=lambda: all(s.ready() for s in pipeline.sinks))
+        ops = start_ops_server(
+            cfg.metrics.listen, ready=lambda: all(s.ready() for s in pipeline.sinks)
+        )
     pipeline.install_signal_handlers()
     try:
         code: int = pipeline.run(once=args.once)

@@ -14,4 +14,4 @@ FORMAT_ALIASES = {"falcon-fdr": "falcon", "falcon": "falcon", "panos": "panos"}
 def get_normalizer(fmt: str, options: object = None) -> Normalizer:
     """A normalizer instance for a format name ("falcon-fdr", "falcon", "panos")."""
     cls = lookup("normalizer", FORMAT_ALIASES.get(fmt, fmt), "format")
-    return cls(options)  # type: ignore[no-any-return]
+    return cls(options)

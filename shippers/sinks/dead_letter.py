@@ -45,7 +45,9 @@ class DeadLetterSink:
             self._out.flush()
             self.count += 1
         metrics.EVENTS_DEAD_LETTERED.labels(
-            source=letter.provenance.source, sink=sink or letter.stage, reason=_reason_key(letter.reason)
+            source=letter.provenance.source,
+            sink=sink or letter.stage,
+            reason=_reason_key(letter.reason),
         ).inc()
 
     def close(self) -> None:

@@ -32,7 +32,9 @@ class FilesOptions:
         metadata={"doc": "which normalizer reads these lines"}
     )
     batch_lines: int = field(default=2000, metadata={"doc": "lines per batch handed to workers"})
-    max_line_bytes: int = field(default=DEFAULT_MAX_LINE_BYTES, metadata={"doc": "longer lines are dead-lettered"})
+    max_line_bytes: int = field(
+        default=DEFAULT_MAX_LINE_BYTES, metadata={"doc": "longer lines are dead-lettered"}
+    )
 
     def validate(self, path: str) -> None:
         if not self.paths:

@@ -16,7 +16,7 @@ def test_run_once_files_to_ndjson(corpus: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(
         f"""
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 [dead_letter]
 path = "{dead}"
 [[sources]]

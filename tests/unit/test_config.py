@@ -81,7 +81,11 @@ def test_example_file_pipeline_config_loads() -> None:
 
 def test_config_schema_has_a_branch_per_plugin() -> None:
     schema = config_schema()
-    source_types = {b["properties"]["type"]["const"] for b in schema["properties"]["sources"]["items"]["oneOf"]}
+    source_types = {
+        b["properties"]["type"]["const"] for b in schema["properties"]["sources"]["items"]["oneOf"]
+    }
     assert {"files"} <= source_types
-    sink_types = {b["properties"]["type"]["const"] for b in schema["properties"]["sinks"]["items"]["oneOf"]}
+    sink_types = {
+        b["properties"]["type"]["const"] for b in schema["properties"]["sinks"]["items"]["oneOf"]
+    }
     assert {"ndjson"} <= sink_types

@@ -28,7 +28,9 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in iter_lines(s))
 
 
-@pytest.mark.parametrize(("fmt", "folder"), [("falcon-fdr", "crowdstrike-fdr"), ("panos", "panw-panos")])
+@pytest.mark.parametrize(
+    ("fmt", "folder"), [("falcon-fdr", "crowdstrike-fdr"), ("panos", "panw-panos")]
+)
 def test_every_corpus_line_is_normalized_or_dead_lettered(
     corpus: Path, tmp_path: Path, fmt: str, folder: str, event_schema_check
 ) -> None:
@@ -83,7 +85,10 @@ def test_stdin_and_keep_original(corpus: Path) -> None:
 
 
 def test_malformed_input_is_dead_lettered_never_crashes(tmp_path: Path) -> None:
-    good = b'{"event_simpleName":"ProcessRollup2","timestamp":"1700000000000","aid":"a1","cid":"c1","id":"i1","event_platform":"Lin"}'
+    good = (
+        b'{"event_simpleName":"ProcessRollup2","timestamp":"1700000000000",'
+        b'"aid":"a1","cid":"c1","id":"i1","event_platform":"Lin"}'
+    )
     bad = [
         b'{"event_simpleName":"ProcessRollup2","timest',  # truncated JSON
         bytes(range(256)).replace(b"\n", b""),  # binary garbage
@@ -107,7 +112,8 @@ def test_malformed_input_is_dead_lettered_never_crashes(tmp_path: Path) -> None:
 def test_panos_malformed_lines(tmp_path: Path) -> None:
     src = tmp_path / "bad.log"
     src.write_bytes(
-        b"1,2024/01/01 00:00:00,001,TRAFFIC,end,2561,2024/01/01 00:00:00,10.0.0.1\n"  # too few columns
+        # too few columns
+        b"1,2024/01/01 00:00:00,001,TRAFFIC,end,2561,2024/01/01 00:00:00,10.0.0.1\n"
         b"1,2024/01/01 00:00:00,001,NOSUCHTYPE,x,2561,2024/01/01 00:00:00\n"
         b"\x00\x01\x02garbage\n"
     )
