@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("shippers.run")
 
 
 def register(sub: Any) -> None:
@@ -39,7 +43,40 @@ def build_pipeline(cfg: Any) -> Any:
         queue_size=cfg.pipeline.queue_size,
         workers=cfg.pipeline.workers,
         grace_period_s=cfg.pipeline.grace_period_s,
+        on_idle=RetentionTimer(sinks, cfg.pipeline.retention_interval_s),
     )
+
+
+class RetentionTimer:
+    """Applies index retention of the sinks that keep it (Elasticsearch without ILM).
+
+    Called by idle pipeline workers; runs at most once per `interval_s` (the first time
+    right at start-up), one caller at a time, and never lets a failure stop the shipper —
+    retention is housekeeping, delivery is the job.
+    """
+
+    def __init__(self, sinks: list[Any], interval_s: float):
+        self.sinks = [s for s in sinks if hasattr(s, "apply_retention")]
+        self.interval_s = interval_s
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        if not self.sinks or self.interval_s <= 0 or time.monotonic() < self._next:
+            return
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._next = time.monotonic() + self.interval_s
+            for sink in self.sinks:
+                try:
+                    deleted = sink.apply_retention()
+                    if deleted:
+                        log.info("retention deleted %d indices: %s", len(deleted), deleted)
+                except Exception as e:
+                    log.warning("retention on sink %s failed: %s", sink.name, e)
+        finally:
+            self._lock.release()
 
 
 def load(args: argparse.Namespace) -> Any:

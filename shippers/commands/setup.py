@@ -1,4 +1,5 @@
-"""`shippers setup --es URL | --config FILE`: install index templates (and ILM) — idempotent.
+"""`shippers setup [--es URL | --config FILE] [--kibana URL]`: install index templates (and
+ILM) and the Kibana saved objects — idempotent.
 
 Installs the component and index templates generated from `schemas/` for the index
 prefix, plus the ILM policy where the cluster has ILM. Prints what the cluster offers and
@@ -22,11 +23,25 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from .setup_kibana import add_kibana_arguments
+
     add_connection_args(p)
+    add_kibana_arguments(p.add_argument_group("Kibana saved objects (dashboards/kibana)"))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    rc = 0
+    if args.es or args.config or not args.kibana:
+        rc = _setup_elasticsearch(args)
+    if args.kibana and rc == 0:
+        from .setup_kibana import import_from_args
+
+        rc = import_from_args(args)
+    return rc
+
+
+def _setup_elasticsearch(args: argparse.Namespace) -> int:
     from ..es_client import make_client, options_from_args, redact
     from ..es_setup import install
 

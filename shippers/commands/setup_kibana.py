@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def add_kibana_arguments(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+def add_kibana_arguments(p: Any, *, required: bool = False) -> None:
     """The Kibana flags; `shippers setup` reuses them (with `required=False`)."""
     p.add_argument("--kibana", metavar="URL", required=required, help="Kibana base URL")
     p.add_argument("--api-key", metavar="KEY", help="Kibana API key (env KIBANA_API_KEY)")

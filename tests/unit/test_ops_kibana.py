@@ -197,3 +197,11 @@ def test_unreachable_kibana_exits_1(capsys) -> None:
 
     assert main(["kibana-import", "--kibana", f"http://127.0.0.1:{free_port()}"]) == 1
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_setup_with_only_kibana_imports_the_saved_objects(kibana) -> None:
+    # `shippers setup --kibana URL` (issue 6): the same import, without an ES connection
+    assert main(["setup", "--kibana", kibana.url]) == 0
+    (req,) = kibana.requests
+    assert req["path"] == "/api/saved_objects/_import"
+    assert req["objects"] == load_saved_objects()
