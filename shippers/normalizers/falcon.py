@@ -201,6 +201,19 @@ class FalconNormalizer(Normalizer):
             raise ParseError(f"invalid JSON: {e}") from None
         if not isinstance(obj, dict):
             raise ParseError(f"expected a JSON object, got {type(obj).__name__}")
+        try:
+            # All values strings (C-speed check; typical of FDR): the plan-based fast path.
+            "".join(obj.values())
+        except TypeError:
+            pass
+        else:
+            if "event_simpleName" in obj or any(k in obj for k in _FDR_MARKERS):
+                doc, doc_id = falcon_plan.normalize_fdr_str(obj, line)
+            else:
+                raise ParseError("not a Falcon event: no event_simpleName and no metadata/event")
+            if self.options is not None and self.options.keep_original:
+                doc["event"]["original"] = line.decode("utf-8", "replace")
+            return doc, doc_id
         md = obj.get("metadata")
         if isinstance(md, dict) and isinstance(obj.get("event"), dict) and "eventType" in md:
             doc, doc_id = normalize_stream(obj, line)
@@ -888,4 +901,5 @@ def severity_score(severity: Any, name: Any) -> int | None:
 
 
 # At the end: falcon_stream reuses the helpers above (a cycle Python resolves at this point).
+from . import falcon_plan  # noqa: E402
 from .falcon_stream import normalize_stream  # noqa: E402

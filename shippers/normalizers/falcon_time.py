@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-__all__ = ["epoch_ms", "format_ms", "to_iso"]
+__all__ = ["epoch_ms", "format_ms", "time_pair", "to_iso"]
 
 _NT_THRESHOLD = 0x0100000000000000  # larger values can only be NT ticks
 _NT_EPOCH_OFFSET_S = 11644473600  # seconds between 1601-01-01 and 1970-01-01
@@ -92,3 +92,24 @@ def to_iso(value: object) -> str | None:
     """ECS date text for a Falcon time value, or None."""
     ms = epoch_ms(value)
     return None if ms is None else format_ms(ms)
+
+
+_PAIR_CACHE: dict[str, tuple[int, str]] = {}
+
+
+def time_pair(value: str) -> tuple[int, str] | None:
+    """(epoch ms, ECS date text) of a Falcon time string, or None; cached per value.
+
+    One event carries the same instant in several fields (timestamp, ContextTimeStamp,
+    process start/end of its parent), so a small cache saves repeated parsing. Only valid
+    times are cached: a rejected future time may become valid as the clock advances.
+    """
+    pair = _PAIR_CACHE.get(value)
+    if pair is None:
+        ms = epoch_ms(value)
+        if ms is None:
+            return None
+        if len(_PAIR_CACHE) >= 16384:
+            _PAIR_CACHE.clear()
+        pair = _PAIR_CACHE[value] = (ms, format_ms(ms))
+    return pair
