@@ -80,15 +80,24 @@ def empty_hash(value: Any) -> bool:
     return not isinstance(value, str) or not value.strip("0")
 
 
+# Elasticsearch `long` is signed 64-bit; Falcon sometimes reports unsigned 64-bit ids
+# (e.g. RawProcessId 18446744072636268557). Such values are not numbers ECS can hold:
+# they stay, as text, under crowdstrike.*.
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
 def to_int(value: Any) -> int | None:
+    """An integer that fits Elasticsearch's long, else None."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value:
+        n = value
+    elif isinstance(value, str) and value:
         try:
-            return int(value)
+            n = int(value)
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return n if LONG_MIN <= n <= LONG_MAX else None
 
 
 def basename(path: str) -> str:
@@ -215,12 +224,17 @@ class FalconNormalizer(Normalizer):
                 doc["event"]["original"] = line.decode("utf-8", "replace")
             return doc, doc_id
         md = obj.get("metadata")
-        if isinstance(md, dict) and isinstance(obj.get("event"), dict) and "eventType" in md:
-            doc, doc_id = normalize_stream(obj, line)
-        elif "event_simpleName" in obj or any(k in obj for k in _FDR_MARKERS):
-            doc, doc_id = normalize_fdr(obj, line)
-        else:
-            raise ParseError("not a Falcon event: no event_simpleName and no metadata/event")
+        try:
+            if isinstance(md, dict) and isinstance(obj.get("event"), dict) and "eventType" in md:
+                doc, doc_id = normalize_stream(obj, line)
+            elif "event_simpleName" in obj or any(k in obj for k in _FDR_MARKERS):
+                doc, doc_id = normalize_fdr(obj, line)
+            else:
+                raise ParseError("not a Falcon event: no event_simpleName and no metadata/event")
+        except (TypeError, AttributeError, ValueError) as e:
+            # A field of an unexpected JSON type (a list or object where Falcon sends a
+            # string): the event is malformed, not the normalizer broken.
+            raise ParseError(f"unexpected value type in event: {type(e).__name__}: {e}") from None
         if self.options is not None and self.options.keep_original:
             doc["event"]["original"] = line.decode("utf-8", "replace")
         return doc, doc_id
@@ -444,9 +458,12 @@ def normalize_fdr(obj: dict[str, Any], line: bytes) -> tuple[dict[str, Any], str
         doc["@timestamp"] = event["created"] = format_ms(ms)
     eid, aid, cid = g("id"), g("aid"), g("cid")
     event["id"] = f"{eid or ''}|{aid or ''}|{cid or ''}"
-    # `id` is unique per event; aid/cid alone are not (every detection of a customer shares
-    # the cid), so without an `id` the raw bytes identify the document.
-    doc_id = content_id(event["id"]) if eid else content_id(line)
+    # The document id hashes the raw line. A redelivered FDR object or SQS message repeats
+    # the line byte for byte, so replays keep their ids; the `id` field alone is not safe
+    # as a key: feeds reuse it (sanitized and sample data do, across event types and for
+    # edited variants of one event), and two different events sharing a document id
+    # would make Elasticsearch drop one of them as a duplicate.
+    doc_id = content_id(line)
 
     if name:
         event["action"] = name
