@@ -8,6 +8,9 @@
 -- object and can be added later without rewriting data (the reason for JSON over Parquet,
 -- see docs/fdr.md). Vendor objects (crowdstrike.*, panw.*) are read as JSON text: query them
 -- with json_extract_scalar(crowdstrike, '$.event_simpleName').
+-- The partition column is `log_source`, not `source`: a table cannot have a partition key
+-- and a column of the same name, and `source` is the ECS struct. The S3 layout keeps
+-- `source=<falcon|panos>/`; storage.location.template maps it to `log_source`.
 CREATE EXTERNAL TABLE IF NOT EXISTS shippers_events (
   doc_id        string,
   ts            string,
@@ -52,7 +55,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS shippers_events (
   crowdstrike   string,
   panw          string
 )
-PARTITIONED BY (source string, dt string, hour string)
+PARTITIONED BY (log_source string, dt string, hour string)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES (
   'mapping.doc_id' = '_id',
@@ -64,8 +67,8 @@ OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
 LOCATION 's3://my-archive-bucket/shippers/normalized/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
-  'projection.source.type' = 'enum',
-  'projection.source.values' = 'falcon,panos',
+  'projection.log_source.type' = 'enum',
+  'projection.log_source.values' = 'falcon,panos',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
   'projection.dt.range' = '2015-01-01,NOW',
@@ -75,7 +78,7 @@ TBLPROPERTIES (
   'projection.hour.range' = '0,23',
   'projection.hour.digits' = '2',
   'storage.location.template' =
-    's3://my-archive-bucket/shippers/normalized/source=${source}/dt=${dt}/hour=${hour}/'
+    's3://my-archive-bucket/shippers/normalized/source=${log_source}/dt=${dt}/hour=${hour}/'
 );
 
 -- Example hunt: one IP across endpoint and firewall logs, one day, pruned to 2 partitions.
