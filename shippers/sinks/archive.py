@@ -103,14 +103,22 @@ class _Segment:
         self.dirty = False
         self.written = False
         self.touched = True
-        self.ids: set[str] | None = None  # only for segments merged with an existing object
+        # ids in the object: a redelivered unit (SQS redelivery, replay, a duplicate in a
+        # merged object) must neither add a second copy nor wait forever for its ack.
+        self.ids: set[str] = set()
 
-    def add(self, line: bytes, record: Record | None) -> None:
-        if self.ids is not None and record is not None:
-            if record.doc_id in self.ids:  # already in the object we merged with
+    def add(self, line: bytes, record: Record | None, doc_id: str | None = None) -> None:
+        if record is not None:
+            if record.doc_id in self.ids:
+                # Already in the object (or in its next write): ack with the next write,
+                # which is a superset of what is durable now.
                 self.pending.append(record)
+                self.dirty = True
+                self.touched = True
                 return
             self.ids.add(record.doc_id)
+        elif doc_id is not None:
+            self.ids.add(doc_id)
         out = self._z.compress(line)
         if out:
             self.chunks.append(out)
@@ -177,7 +185,6 @@ class ArchiveSink(Sink):
         if key in self._closed:
             # Records for a segment we already wrote and dropped: start from its object so
             # the rewrite is a superset, and skip records it already holds.
-            seg.ids = set()
             try:
                 existing = gzip.decompress(self.store.get_bytes(key))
             except Exception:
@@ -185,8 +192,7 @@ class ArchiveSink(Sink):
                 existing = b""
             for line in existing.splitlines(keepends=True):
                 if line.strip():
-                    seg.ids.add(orjson.loads(line).get(ID_FIELD, ""))
-                    seg.add(line, None)
+                    seg.add(line, None, orjson.loads(line).get(ID_FIELD, ""))
             seg.dirty = False
             self._closed.discard(key)
         self._segments[key] = seg

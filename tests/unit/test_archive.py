@@ -168,3 +168,32 @@ def test_duckdb_reads_the_layout_with_hive_partitions(tmp_path):
         ("falcon", "2025-04-01", 11, 30, 30),
         ("falcon", "2025-04-01", 12, 12, 12),
     ]
+
+
+def test_fully_redelivered_unit_is_acked_without_duplicates(tmp_path):
+    # A redelivered SQS message whose records are all archived already (the segment was
+    # written and closed): their acks must still complete, and the object stays as it was.
+    sink = _sink(tmp_path)
+    ack = Ack("first")
+    recs = _records("s3://b/data/a.gz", 10, ack)
+    sink.write(recs)
+    sink.close()
+    before = _objects(tmp_path)
+    again = Ack("redelivered")
+    sink.write(_records("s3://b/data/a.gz", 10, again))
+    sink.flush()
+    assert again.pending == 0
+    assert _objects(tmp_path) == before
+
+
+def test_redelivery_into_an_open_segment_adds_no_second_copy(tmp_path):
+    sink = _sink(tmp_path)
+    first, again = Ack("first"), Ack("redelivered")
+    sink.write(_records("s3://b/data/a.gz", 10, first))
+    sink.flush()  # written, still open in memory
+    sink.write(_records("s3://b/data/a.gz", 10, again))
+    sink.flush()
+    assert first.pending == 0 and again.pending == 0
+    (docs,) = _objects(tmp_path).values()
+    ids = [d["_id"] for d in docs]
+    assert len(ids) == len(set(ids)) == 10
