@@ -7,6 +7,10 @@ which converter, and which columns go to `panw.panos.*` verbatim. Devices send l
 a constant width, so plans are cached and the per-line work is a loop over precomputed
 tuples plus a few type rules (outcome, event.type, users, URL/file, NAT clean-up).
 
+Values that repeat across lines are parsed once and cached: syslog headers (same host and
+second), timestamps, addresses, ports, action/subtype pairs, threat names. Every cache is
+bounded, and a miss computes exactly what a hit returns, so caching never changes output.
+
 PAN-OS timestamps carry no zone: the `tz` option (IANA name or ±HH:MM, default UTC) says
 which zone the firewall writes in; every date we emit is UTC with a "Z".
 """
@@ -19,7 +23,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError, ParseError
@@ -67,10 +71,6 @@ _HEADER_MATCH = HEADER_RE.match
 _USER_FIELDS = (
     ("source_user", "source.user.name", "source.user.domain"),
     ("destination_user", "destination.user.name", "destination.user.domain"),
-)
-_NAT_FIELDS = (
-    ("source.nat.ip", "source.nat.port"),
-    ("destination.nat.ip", "destination.nat.port"),
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 
@@ -410,6 +410,32 @@ def _compile_fill(
 
 
 _MIN_WIDTH = {layout: min(v.values()) for layout, v in VERSIONS.items()}
+_SECOND = itemgetter(1)
+_MAX_PLANS = 1024
+_MAX_HEADERS = 4096
+
+
+class _HeaderFacts(NamedTuple):
+    """What a document takes from its syslog header."""
+
+    hostname: str | None  # observer.hostname when the record names no device
+    syslog: dict[str, Any]  # log.syslog.* fields
+
+
+def _header_facts(hdr: SyslogHeader) -> _HeaderFacts:
+    syslog: dict[str, Any] = {}
+    if hdr.format != "none":
+        if hdr.hostname:
+            syslog["log.syslog.hostname"] = hdr.hostname
+        if hdr.appname:
+            syslog["log.syslog.appname"] = hdr.appname
+        if hdr.priority is not None:
+            syslog["log.syslog.priority"] = hdr.priority
+            syslog["log.syslog.facility.code"] = hdr.priority >> 3
+            syslog["log.syslog.severity.code"] = hdr.priority & 7
+        if hdr.version:
+            syslog["log.syslog.version"] = hdr.version
+    return _HeaderFacts(hdr.hostname, syslog)
 
 
 @register("normalizer", "panos")
@@ -428,6 +454,7 @@ class PanosNormalizer(Normalizer):
         self._offset = self._tz.utcoffset(None) if isinstance(self._tz, timezone) else None
         self._keep_original = opts.keep_original
         self._plans: dict[tuple[str, int], _Plan] = {}
+        self._by_type: dict[tuple[str, int], _Plan] = {}  # (Type column, width) → plan
         self._constants = {
             "event.module": "panw",
             "event.dataset": "panw.panos",
@@ -438,6 +465,10 @@ class PanosNormalizer(Normalizer):
         }
         # Per-instance caches: the result depends on this instance's time zone.
         self._local_time = functools.lru_cache(maxsize=4096)(self._local_time_uncached)
+        self._hires = functools.lru_cache(maxsize=4096)(self._hires_uncached)
+        # Syslog header text → what the document takes from it. Relays put the same
+        # header (priority, host, tag, a timestamp to the second) in front of many lines.
+        self._headers: dict[str, _HeaderFacts] = {}
         self._converters: dict[str, Callable[[str], Any]] = {
             "str": _str,
             "lower": _lower,
@@ -474,7 +505,7 @@ class PanosNormalizer(Normalizer):
             return None
         return None
 
-    def _hires(self, value: str) -> str | None:
+    def _hires_uncached(self, value: str) -> str | None:
         """High Resolution Timestamp (carries its offset); epoch 0 means "not set"."""
         value = value.strip()
         if not value:
@@ -494,23 +525,13 @@ class PanosNormalizer(Normalizer):
     def _plan(self, layout: str, width: int) -> _Plan:
         plan = self._plans.get((layout, width))
         if plan is None:
+            if len(self._plans) >= _MAX_PLANS:  # garbage of ever new widths: stay bounded
+                self._plans.clear()
             plan = self._plans[(layout, width)] = _Plan(layout, width, self._converters)
         return plan
 
-    def normalize(self, line: bytes) -> tuple[dict[str, Any], str]:
-        if len(line) > MAX_LINE_BYTES:
-            raise ParseError(f"line too long for a PAN-OS record ({len(line)} bytes)")
-        text = line.decode("utf-8", "replace").rstrip("\r\n")
-        m = _HEADER_MATCH(text)
-        if m is not None and m.end():
-            hdr: SyslogHeader | None = header_from_match(text, m)
-            payload = text[m.end() :]
-        else:
-            hdr, payload = None, text
-        if "," not in payload:
-            raise ParseError("not a PAN-OS CSV record (no comma after the syslog header)")
-        f = split_csv(payload)
-        width = len(f)
+    def _resolve(self, f: list[str], width: int) -> _Plan:
+        """The plan for a record: layout from the Type column, width checked (or ParseError)."""
         log_type = f[3] if width > 3 else ""
         layout = TYPE_ALIASES.get(log_type)
         if layout is None:
@@ -524,6 +545,41 @@ class PanosNormalizer(Normalizer):
         if width < minimum:
             raise ParseError(f"{log_type} record has {width} columns, at least {minimum} expected")
         plan = self._plan(layout, width)
+        # Only where Type and width decide the plan alone: CONFIG also looks at column 14,
+        # and legacy GLOBALPROTECT has its sequence number where others have the Type.
+        if layout not in ("config", "config_docs", "globalprotect_legacy"):
+            if len(self._by_type) >= _MAX_PLANS:
+                self._by_type.clear()
+            self._by_type[(log_type, width)] = plan
+        return plan
+
+    def normalize(self, line: bytes) -> tuple[dict[str, Any], str]:
+        if len(line) > MAX_LINE_BYTES:
+            raise ParseError(f"line too long for a PAN-OS record ({len(line)} bytes)")
+        text = line.decode("utf-8", "replace").rstrip("\r\n")
+        m = _HEADER_MATCH(text)
+        end = m.end() if m is not None else 0
+        payload = text[end:] if end else text
+        if "," not in payload:
+            raise ParseError("not a PAN-OS CSV record (no comma after the syslog header)")
+        hdr: _HeaderFacts | None = None
+        if m is not None and end:
+            # The payload is not empty, so the match did not end at `$`: the parse is a
+            # function of the header text alone (lookahead never passes the match end),
+            # and may be cached by it.
+            key = text[:end]
+            hdr = self._headers.get(key)
+            if hdr is None:
+                if len(self._headers) >= _MAX_HEADERS:
+                    self._headers.clear()
+                hdr = self._headers[key] = _header_facts(header_from_match(text, m))
+        f = split_csv(payload)
+        width = len(f)
+        # Fast path: the Type column and the width alone name the plan (see `_resolve`).
+        plan = self._by_type.get((f[3], width)) if width > 3 else None
+        if plan is None:
+            plan = self._resolve(f, width)
+        layout = plan.layout
         col = _Columns(zip(plan.rule_names, plan.rule_get(f), strict=True))
 
         # Header times: Generated Time is the event time unless a High Resolution
@@ -538,9 +594,10 @@ class PanosNormalizer(Normalizer):
         hires = self._hires(raw_hires) if raw_hires else None
 
         e: dict[str, Any] = {"@timestamp": hires or generated}
-        vendor: dict[str, Any] = {
-            k: v for k, v in zip(plan.vendor_names, plan.vendor_get(f), strict=True) if v
-        }
+        # (name, value) pairs with a non-empty value, filtered in C.
+        vendor: dict[str, Any] = dict(
+            filter(_SECOND, zip(plan.vendor_names, plan.vendor_get(f), strict=True))
+        )
         plan.fill(f, e, vendor)
         vendor["generated_time"] = generated
         kind, categories, outcome_rule = TYPE_PROFILES[layout]
@@ -573,22 +630,15 @@ class PanosNormalizer(Normalizer):
         layout: str,
         outcome_rule: str | None,
     ) -> None:
-        subtype = col["subtype"].strip()
-        action = col["action"].strip()
+        action, event_action, types = _action_facts(
+            col["action"], col["subtype"], layout in _FLOW_LAYOUTS
+        )
         if action:
-            action = _ACTION_FIX.get(action, action)
             vendor["action"] = action
-        types: list[str] = []
-        if action in _ALLOWED:
-            types.append("allowed")
-        elif action in _DENIED:
-            types.append("denied")
-        sub = _SUBTYPE_ACTION.get(subtype)
-        if sub is not None and layout in ("traffic", "threat", "tunnel", "gtp"):
-            e["event.action"] = sub[0]
-            types.extend(t for t in sub[1] if t not in types)
+        if event_action is not None:
+            e["event.action"] = event_action
         if types:
-            e["event.type"] = types
+            e["event.type"] = list(types)  # a fresh list: documents must not share one
         severity = col["severity"].strip().lower()
         if severity:
             e["log.level"] = severity
@@ -613,65 +663,91 @@ class PanosNormalizer(Normalizer):
         if h2 and h2 != "0":
             e["http.version"] = "2"
 
-    def _finish(self, e: dict[str, Any], vendor: dict[str, Any], hdr: SyslogHeader | None) -> None:
+    def _finish(self, e: dict[str, Any], vendor: dict[str, Any], hdr: _HeaderFacts | None) -> None:
         """Fields derived from what the column mapping and rules produced."""
         if "source.user.name" in e and "user.name" not in e:
             e["user.name"] = e["source.user.name"]
             if "source.user.domain" in e:
                 e["user.domain"] = e["source.user.domain"]
+        get = e.get
         # NAT columns read 0.0.0.0 / 0 when no translation happened: drop them.
-        for nat_ip, nat_port in _NAT_FIELDS:
-            if e.get(nat_ip) == "0.0.0.0" and e.get(nat_port, 0) == 0:
-                e.pop(nat_ip, None)
-                e.pop(nat_port, None)
-        start = e.get("event.start")
-        duration = e.get("event.duration")
-        if start is not None and duration is not None:
-            e["event.end"] = _end_time(start, duration)
-        src = e.get("source.ip")
+        snat = get("source.nat.ip")
+        if snat == "0.0.0.0" and get("source.nat.port", 0) == 0:
+            del e["source.nat.ip"]
+            e.pop("source.nat.port", None)
+            snat = None
+        dnat = get("destination.nat.ip")
+        if dnat == "0.0.0.0" and get("destination.nat.port", 0) == 0:
+            del e["destination.nat.ip"]
+            e.pop("destination.nat.port", None)
+            dnat = None
+        start = get("event.start")
+        if start is not None:
+            duration = get("event.duration")
+            if duration is not None:
+                e["event.end"] = _end_time(start, duration)
+        src = get("source.ip")
         if src is not None:
             e["network.type"] = "ipv6" if ":" in src else "ipv4"
-        related_ip = [
-            v
-            for v in (
-                src,
-                e.get("destination.ip"),
-                e.get("source.nat.ip"),
-                e.get("destination.nat.ip"),
-                e.get("network.forwarded_ip"),
-            )
-            if v is not None
-        ]
-        related_ip.extend(e.get("host.ip", ()))
+        # dict.fromkeys: de-duplicated, first occurrence first; None marks "absent".
+        related = dict.fromkeys(
+            (src, get("destination.ip"), snat, dnat, get("network.forwarded_ip"))
+        )
+        host_ips = get("host.ip")
+        if host_ips:
+            related.update(dict.fromkeys(host_ips))
         remote = vendor.get("remote_user_ip")
-        if remote and _ip(remote):
-            related_ip.append(_ip(remote))
-        if related_ip:
-            e["related.ip"] = list(dict.fromkeys(related_ip))
-        users = [
-            v
-            for v in (e.get("source.user.name"), e.get("destination.user.name"), e.get("user.name"))
-            if v is not None
-        ]
+        if remote:
+            remote_ip = _ip(remote)
+            if remote_ip:
+                related[remote_ip] = None
+        related.pop(None, None)
+        if related:
+            e["related.ip"] = list(related)
+        users = dict.fromkeys(
+            (get("source.user.name"), get("destination.user.name"), get("user.name"))
+        )
+        users.pop(None, None)
         if users:
-            e["related.user"] = list(dict.fromkeys(users))
-        if "observer.hostname" not in e and hdr is not None and hdr.hostname:
-            e["observer.hostname"] = hdr.hostname
-        hosts = [v for v in (e.get("observer.hostname"), e.get("host.name")) if v is not None]
-        if hosts:
-            e["related.hosts"] = list(dict.fromkeys(hosts))
+            e["related.user"] = list(users)
+        observer = get("observer.hostname")
+        if observer is None and hdr is not None and hdr.hostname:
+            observer = e["observer.hostname"] = hdr.hostname
+        host_name = get("host.name")
+        if observer is not None:
+            e["related.hosts"] = (
+                [observer] if host_name in (None, observer) else [observer, host_name]
+            )
+        elif host_name is not None:
+            e["related.hosts"] = [host_name]
         e.update(self._constants)
-        if hdr is not None and hdr.format != "none":
-            if hdr.hostname:
-                e["log.syslog.hostname"] = hdr.hostname
-            if hdr.appname:
-                e["log.syslog.appname"] = hdr.appname
-            if hdr.priority is not None:
-                e["log.syslog.priority"] = hdr.priority
-                e["log.syslog.facility.code"] = hdr.priority >> 3
-                e["log.syslog.severity.code"] = hdr.priority & 7
-            if hdr.version:
-                e["log.syslog.version"] = hdr.version
+        if hdr is not None and hdr.syslog:
+            e.update(hdr.syslog)
+
+
+_FLOW_LAYOUTS = frozenset({"traffic", "threat", "tunnel", "gtp"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _action_facts(
+    raw_action: str, raw_subtype: str, flow: bool
+) -> tuple[str, str | None, tuple[str, ...]]:
+    """Action and Subtype columns → (action, event.action, event.type).
+
+    Few distinct pairs occur, so the answer is cached per raw pair."""
+    action = raw_action.strip()
+    if action:
+        action = _ACTION_FIX.get(action, action)
+    types: list[str] = []
+    if action in _ALLOWED:
+        types.append("allowed")
+    elif action in _DENIED:
+        types.append("denied")
+    sub = _SUBTYPE_ACTION.get(raw_subtype.strip()) if flow else None
+    if sub is None:
+        return action, None, tuple(types)
+    types.extend(t for t in sub[1] if t not in types)
+    return action, sub[0], tuple(types)
 
 
 def _iso_utc(dt: datetime, default_tz: tzinfo) -> str:
@@ -690,6 +766,7 @@ def _end_time(start: str, duration_ns: int) -> str:
     return _iso_utc(end, _UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def _duration(value: str) -> int | None:
     """Elapsed/Login Duration seconds → event.duration nanoseconds."""
     try:
@@ -720,15 +797,24 @@ def _no_rule(e: dict[str, Any], vendor: dict[str, Any], col: _Columns) -> None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _threat_id(raw: str) -> tuple[str, str] | None:
+    """Threat/Content Name `name (id)` → (name, id); a finite set of signatures, so cached."""
+    m = _THREAT_ID.match(raw.strip())
+    if m is None:
+        return None
+    name, tid = m.group(1).strip(), m.group(2)
+    if tid == "9999":
+        name = "URL-filtering"
+    return name, tid
+
+
 def _threat_rule(e: dict[str, Any], vendor: dict[str, Any], col: _Columns) -> None:
     direction = col["direction"].strip()
     e["network.direction"] = _DIRECTION.get(direction, "unknown")
-    m = _THREAT_ID.match(col["threat_id"].strip())
-    if m:
-        name, tid = m.group(1).strip(), m.group(2)
-        vendor["threat_id"] = tid
-        if tid == "9999":
-            name = "URL-filtering"
+    threat = _threat_id(col["threat_id"])
+    if threat is not None:
+        name, vendor["threat_id"] = threat
         if name:
             vendor["threat_name"] = name
     digest = col["file_digest"].strip()
