@@ -68,8 +68,9 @@ def bench_memory(size_mb: int) -> dict[str, Any]:
     text = out.stdout.decode()
     result: dict[str, Any] = {"size_mb": size_mb, "exit": out.returncode, "lines": []}
     for line in text.splitlines():
-        if "peak RSS" in line:
-            mode, _, rest = line.partition(" peak RSS ")
+        # rows look like "source    peak RSS    88.1 MB  lines  1120368  177.0s"
+        mode, sep, rest = line.partition(" peak RSS ")
+        if sep and mode.strip() in ("baseline", "gunzip", "source"):
             result[mode.strip()] = float(rest.split()[0])
         result["lines"].append(line)
     if out.returncode not in (0, 1):
