@@ -89,6 +89,13 @@ class ElasticsearchOptions:
             raise ConfigError(f"{p}api_key", "use either api_key or username/password", "***")
         if not self.index_prefix or self.index_prefix != self.index_prefix.lower():
             raise ConfigError(f"{p}index_prefix", "must be non-empty lowercase", self.index_prefix)
+        # Elasticsearch's index-name rules: a bad prefix is a config error at start-up,
+        # not a 400 for every document (which would dead-letter everything).
+        bad = set(self.index_prefix) & set('\\/*?"<>| ,#:')
+        if bad or self.index_prefix.startswith(("-", "_", "+")):
+            raise ConfigError(
+                f"{p}index_prefix", "not a valid Elasticsearch index name prefix", self.index_prefix
+            )
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)

@@ -108,3 +108,17 @@ def test_fast_timestamp_path_agrees_with_the_full_parser(ts):
     when = event_time({"@timestamp": ts})
     assert item.index == f"p-falcon-{when:%Y.%m.%d}"
     assert item.event_ts == pytest.approx(when.timestamp(), abs=1e-6)
+
+
+def test_index_prefix_must_be_a_valid_index_name() -> None:
+    from shippers.config import parse_config
+
+    def sink(prefix: str) -> dict:
+        return {"type": "elasticsearch", "hosts": ["http://127.0.0.1:9200"], "index_prefix": prefix}
+
+    src = {"type": "files", "paths": ["x"], "format": "panos"}
+    assert parse_config({"sources": [src], "sinks": [sink("logs-sec")]}).sinks[0].options
+    for bad in ("Logs", "a b", 'q"x', "_x", "a/b", "a:b"):
+        with pytest.raises(ConfigError) as e:
+            parse_config({"sources": [src], "sinks": [sink(bad)]})
+        assert e.value.path == "sinks[0].index_prefix" and e.value.value == bad
