@@ -8,11 +8,14 @@ missing service can never make CI green by skipping.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -53,3 +56,34 @@ def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
                 return True
         time.sleep(0.2)
     return False
+
+
+def script_main(
+    argv: list[str],
+    module: str,
+    state: Path,
+    start: Callable[[], T],
+    to_state: Callable[[T], dict[str, Any]],
+    from_state: Callable[[dict[str, Any]], Any],
+) -> int:
+    """`python -m tests.services.<module> start|stop` for a server started by `start()`.
+
+    `start` prints the endpoint and records the server in a state file (`to_state`);
+    `stop` rebuilds a handle from that file (`from_state`) and stops it.
+    """
+    cmd = argv[0] if argv else ""
+    if cmd == "start":
+        server = start()
+        st = to_state(server)
+        state.write_text(json.dumps(st))
+        print(st["endpoint"])
+        return 0
+    if cmd == "stop":
+        if not state.exists():
+            print("not running", file=sys.stderr)
+            return 1
+        from_state(json.loads(state.read_text())).stop()
+        state.unlink()
+        return 0
+    print(f"usage: python -m tests.services.{module} start|stop", file=sys.stderr)
+    return 2

@@ -9,7 +9,6 @@ talks HTTP to it exactly as to AWS. Usable as a script too:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -20,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.services import ServiceUnavailable, free_port, wait_for_port
+from tests.services import ServiceUnavailable, free_port, script_main, wait_for_port
 
 __all__ = ["MotoServer", "sqs_client", "start"]
 
@@ -117,22 +116,14 @@ def sqs_client(endpoint: str):  # type: ignore[no-untyped-def]
 
 
 def _main(argv: list[str]) -> int:
-    cmd = argv[0] if argv else ""
-    if cmd == "start":
-        server = start()
-        _STATE.write_text(json.dumps({"pid": server.pid, "endpoint": server.endpoint}))
-        print(server.endpoint)
-        return 0
-    if cmd == "stop":
-        if not _STATE.exists():
-            print("not running", file=sys.stderr)
-            return 1
-        st = json.loads(_STATE.read_text())
-        MotoServer(None, st["pid"], st["endpoint"]).stop()
-        _STATE.unlink()
-        return 0
-    print("usage: python -m tests.services.moto_sqs start|stop", file=sys.stderr)
-    return 2
+    return script_main(
+        argv,
+        "moto_sqs",
+        _STATE,
+        start,
+        lambda s: {"pid": s.pid, "endpoint": s.endpoint},
+        lambda st: MotoServer(None, st["pid"], st["endpoint"]),
+    )
 
 
 if __name__ == "__main__":

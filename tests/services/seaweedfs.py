@@ -10,7 +10,6 @@ and returns a handle with `endpoint` and `stop()`. Usable as a script too:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.services import ServiceUnavailable, free_port, wait_for_port
+from tests.services import ServiceUnavailable, free_port, script_main, wait_for_port
 
 __all__ = ["ACCESS_KEY", "SECRET_KEY", "SeaweedFS", "find_weed", "s3_client", "start"]
 
@@ -180,26 +179,14 @@ def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
 
 
 def _main(argv: list[str]) -> int:
-    cmd = argv[0] if argv else ""
-    if cmd == "start":
-        server = start()
-        _STATE.write_text(
-            json.dumps(
-                {"pid": server.pid, "endpoint": server.endpoint, "data_dir": server.data_dir}
-            )
-        )
-        print(server.endpoint)
-        return 0
-    if cmd == "stop":
-        if not _STATE.exists():
-            print("not running", file=sys.stderr)
-            return 1
-        st = json.loads(_STATE.read_text())
-        SeaweedFS(None, st["pid"], st["endpoint"], st["data_dir"], "").stop()
-        _STATE.unlink()
-        return 0
-    print("usage: python -m tests.services.seaweedfs start|stop", file=sys.stderr)
-    return 2
+    return script_main(
+        argv,
+        "seaweedfs",
+        _STATE,
+        start,
+        lambda s: {"pid": s.pid, "endpoint": s.endpoint, "data_dir": s.data_dir},
+        lambda st: SeaweedFS(None, st["pid"], st["endpoint"], st["data_dir"], ""),
+    )
 
 
 if __name__ == "__main__":
