@@ -20,14 +20,6 @@ from tests.integration.test_fdr_support import (
 pytestmark = [pytest.mark.s3, pytest.mark.sqs]
 
 
-@pytest.fixture
-def env(s3_endpoint, sqs_endpoint, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return Env.create(s3_endpoint, sqs_endpoint)
-
-
 def _config(tmp_path, env: Env, out) -> str:
     src = env.source_options()
     lines = [

@@ -35,15 +35,6 @@ from tests.integration.test_fdr_support import (
 pytestmark = [pytest.mark.s3, pytest.mark.sqs]
 
 
-@pytest.fixture
-def env(s3_endpoint, sqs_endpoint, monkeypatch):
-    # The shipper takes credentials from the normal boto3 chain; both servers accept any.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return Env.create(s3_endpoint, sqs_endpoint)
-
-
 def _archive_sink(env: Env, tmp_path) -> ArchiveSink:
     ctx = Context(dead_letter=DeadLetterSink(tmp_path / "archive-dl.ndjson"))
     return ArchiveSink(build_options(ArchiveOptions, env.archive_sink_options(), "sinks[0]"), ctx)
