@@ -132,10 +132,18 @@ def render(results: dict[str, Any], command: str, quick: bool) -> str:
         "|---|---|---|---|---|---|",
     ]
     norm = results.get("normalize", {})
-    for key, label in (("falcon_fdr", "Falcon FDR"), ("panos", "PAN-OS")):
+    families = (
+        ("falcon_fdr", "falcon_fdr", "Falcon FDR"),
+        ("falcon_fdr_python", "falcon_fdr", "Falcon FDR, pure-Python mapping (fallback)"),
+        ("panos", "panos", "PAN-OS"),
+    )
+    for key, target_key, label in families:
         r = norm.get(key)
         if r:
-            target = norm.get("targets", {}).get(key, "")
+            if key == "falcon_fdr":
+                built = r.get("native")
+                label += " (compiled mapping)" if built else " (compiled mapping NOT built)"
+            target = norm.get("targets", {}).get(target_key, "")
             met = "yes" if target and r["ratio"] >= target else "no"
             lines.append(
                 f"| {label} | {r['events_per_s']:,} | {r['floor_events_per_s']:,} | "

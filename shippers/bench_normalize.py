@@ -61,9 +61,15 @@ def _best(fn: Callable[[], int], repeat: int) -> float:
     return best
 
 
-def _fdr(events: int, repeat: int) -> dict[str, float]:
+def _fdr(events: int, repeat: int, native: bool = True) -> dict[str, Any]:
+    """FDR figures; native=False measures the pure-Python mapping even where it is built."""
+    from .normalizers import falcon
+
     gz = gzip.compress(_repeat_to(_sample_lines("falcon"), events), compresslevel=6)
     normalizer = get_normalizer("falcon")
+    saved = falcon._native
+    if not native:
+        falcon._native = None
     loads, dumps = orjson.loads, orjson.dumps
 
     def floor() -> int:
@@ -82,7 +88,12 @@ def _fdr(events: int, repeat: int) -> dict[str, float]:
             n += 1
         return n
 
-    return _figures(_best(ours, repeat), _best(floor, repeat))
+    try:
+        out: dict[str, Any] = _figures(_best(ours, repeat), _best(floor, repeat))
+    finally:
+        falcon._native = saved
+    out["native"] = falcon._native is not None and native
+    return out
 
 
 def _panos(events: int, repeat: int) -> dict[str, float]:
@@ -126,13 +137,17 @@ def _figures(ours: float, floor: float) -> dict[str, float]:
 
 
 def run_normalize_bench(events: int = 200_000, repeat: int = 3) -> dict[str, Any]:
-    """{"falcon_fdr": {...}, "panos": {...}} with events/s, floor events/s and their ratio."""
+    """{"falcon_fdr": {...}, "falcon_fdr_python": {...}, "panos": {...}}: events/s, floor
+    events/s and their ratio."""
     import os
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as specified
     return {
+        # With the compiled mapping when it is built ("native": true), as users run it ...
         "falcon_fdr": _fdr(events, repeat),
+        # ... and the pure-Python mapping, the reference and the fallback, for comparison.
+        "falcon_fdr_python": _fdr(events, repeat, native=False),
         "panos": _panos(events, repeat),
         "targets": {"falcon_fdr": 0.45, "panos": 0.35},
     }

@@ -156,6 +156,19 @@ def split_command_line(cmd: str) -> list[str]:
     return args
 
 
+ARGS_CACHE: dict[str, tuple[str, ...]] = {}
+
+
+def command_line_args(cmd: str) -> list[str]:
+    """split_command_line, cached: the same command lines run over and over in a fleet."""
+    args = ARGS_CACHE.get(cmd)
+    if args is None:
+        if len(ARGS_CACHE) >= 4096:
+            ARGS_CACHE.clear()
+        args = ARGS_CACHE[cmd] = tuple(split_command_line(cmd))
+    return list(args)
+
+
 def _append(lst: list[Any], value: Any) -> None:
     if value not in lst:
         lst.append(value)
@@ -204,6 +217,17 @@ class FalconNormalizer(Normalizer):
     def normalize(self, line: bytes) -> tuple[dict[str, Any], str]:
         if len(line) > MAX_LINE_BYTES:
             raise ParseError(f"line of {len(line)} bytes exceeds {MAX_LINE_BYTES}")
+        if _native is not None and type(line) is bytes:
+            # The compiled mapping, when built: the same document, or None for what it leaves
+            # to the Python path below (see falcon_native.py).
+            try:
+                done = _native(line)
+            except Exception:  # a helper it called raised: the Python path decides
+                done = None
+            if done is not None:
+                if self.options is not None and self.options.keep_original:
+                    done[0]["event"]["original"] = line.decode("utf-8", "replace")
+                return done
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as e:
@@ -919,4 +943,7 @@ def severity_score(severity: Any, name: Any) -> int | None:
 
 # At the end: falcon_stream reuses the helpers above (a cycle Python resolves at this point).
 from . import falcon_plan  # noqa: E402
+from .falcon_native import load_native  # noqa: E402
 from .falcon_stream import normalize_stream  # noqa: E402
+
+_native = load_native()

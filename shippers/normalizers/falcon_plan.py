@@ -37,14 +37,19 @@ from .falcon import (
     _fdr_file,
     _fdr_registry,
     basename,
-    split_command_line,
     valid_ip,
+)
+from .falcon import (
+    ARGS_CACHE as _ARGS_CACHE,
 )
 from .falcon import (
     LONG_MAX as _LONG_MAX,
 )
 from .falcon import (
     LONG_MIN as _LONG_MIN,
+)
+from .falcon import (
+    command_line_args as _args,
 )
 from .falcon_events import (
     CATEGORIZATION,
@@ -201,10 +206,10 @@ def _mapped(o: dict[str, str], line: bytes, name: str, p: Plan) -> tuple[dict[st
         for k in p.count_keys:
             v = cs.get(k)
             if v is not None:
-                try:
-                    cs[k] = int(v)  # type: ignore[assignment]
-                except ValueError:
-                    pass
+                # Only values Elasticsearch's long can hold become numbers (as vendor_value).
+                n = _int(v)
+                if n is not None:
+                    cs[k] = n  # type: ignore[assignment]
 
     # --- time and identity -----------------------------------------------------------------
     tp = None
@@ -384,19 +389,6 @@ def _int(v: str | None) -> int | None:
             return None
         return n if _LONG_MIN <= n <= _LONG_MAX else None
     return None
-
-
-_ARGS_CACHE: dict[str, tuple[str, ...]] = {}
-
-
-def _args(cmd: str) -> list[str]:
-    """split_command_line, cached: the same command lines run over and over in a fleet."""
-    args = _ARGS_CACHE.get(cmd)
-    if args is None:
-        if len(_ARGS_CACHE) >= 4096:
-            _ARGS_CACHE.clear()
-        args = _ARGS_CACHE[cmd] = tuple(split_command_line(cmd))
-    return list(args)
 
 
 def _process(

@@ -18,6 +18,7 @@ _NT_THRESHOLD = 0x0100000000000000  # larger values can only be NT ticks
 _NT_EPOCH_OFFSET_S = 11644473600  # seconds between 1601-01-01 and 1970-01-01
 _MS_THRESHOLD = 100_000_000_000  # 12+ digits: milliseconds (as Elastic's pipelines decide)
 _SKEW_MS = 86_400_000
+_INF = float("inf")
 
 
 def epoch_ms(value: object) -> int | None:
@@ -37,7 +38,8 @@ def epoch_ms(value: object) -> int | None:
         num = value
     else:
         return None
-    if num <= 0 or num != num:
+    if not 0 < num < _INF:
+        # Not positive, NaN, or so many digits that float() gave inf: not a time.
         return None
     if num > _NT_THRESHOLD:
         ms = int(num // 10_000) - _NT_EPOCH_OFFSET_S * 1000

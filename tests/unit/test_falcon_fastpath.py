@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from shippers.normalizers import falcon_plan
+from shippers.normalizers import falcon, falcon_plan
 from shippers.normalizers.falcon import FalconNormalizer, normalize_fdr
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "elastic" / "crowdstrike-fdr"
@@ -85,7 +85,15 @@ def test_specialized_fast_path_equals_general_path(records) -> None:
             assert got_id == want_id
 
 
-def test_repeated_layouts_switch_to_specialized_code_without_changing_output(records) -> None:
+@pytest.fixture
+def python_path(monkeypatch) -> None:
+    """The Python fast path even where the compiled mapping is built (it would skip plans)."""
+    monkeypatch.setattr(falcon, "_native", None)
+
+
+def test_repeated_layouts_switch_to_specialized_code_without_changing_output(
+    records, python_path
+) -> None:
     norm = FalconNormalizer()
     rec = records[0]
     line = _line(rec)
@@ -97,7 +105,7 @@ def test_repeated_layouts_switch_to_specialized_code_without_changing_output(rec
     assert falcon_plan._PLANS[key].run is not falcon_plan._mapped
 
 
-def test_documents_share_no_mutable_objects(records) -> None:
+def test_documents_share_no_mutable_objects(records, python_path) -> None:
     """Sinks add fields in place: nothing in one document may alias another's or a cache's."""
     norm = FalconNormalizer()
     for rec in records:
@@ -134,3 +142,30 @@ def _scribble(x: Any) -> None:
         for v in x:
             _scribble(v)
         x.append("scribbled")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_out_of_range_numbers_stay_text_and_never_crash(native, monkeypatch) -> None:
+    """A count beyond int64 stays vendor text (Elasticsearch's long cannot hold it); a time
+    of hundreds of digits (float() gives inf) is no time, not an exception."""
+    if not native:
+        monkeypatch.setattr(falcon, "_native", None)
+    norm = FalconNormalizer()
+    line = orjson.dumps(
+        {
+            "event_simpleName": "ProcessRollup2",
+            "timestamp": "1712345678123",
+            "aid": "a1",
+            "HugeCount": "9" * 25,
+            "SmallCount": "12",
+            "ProcessStartTime": "9" * 400,
+            "CommandLine": "cmd.exe /c x",
+            "event_platform": "Win",
+        }
+    )
+    for _ in range(falcon_plan._SPECIALIZE_AFTER + 2):  # generic and specialized code alike
+        doc, _ = norm.normalize(line)
+        assert doc["crowdstrike"]["HugeCount"] == "9" * 25
+        assert doc["crowdstrike"]["SmallCount"] == 12
+        assert "start" not in doc["process"]
+        orjson.dumps(doc)  # serializable: no integer beyond 64 bits
