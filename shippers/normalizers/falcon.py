@@ -192,6 +192,12 @@ def vendor_value(key: str, value: Any) -> Any:
     return None if value is None else str(value)
 
 
+def vendor_json_value(key: str, raw: bytes) -> Any:
+    """vendor_value of one raw JSON value: how the compiled mapping places a non-string
+    value of a key the mapping never reads (orjson parses it, so nothing is re-implemented)."""
+    return vendor_value(key, orjson.loads(raw))
+
+
 def vendor_fields(obj: dict[str, Any]) -> dict[str, Any]:
     """The event's fields ready for crowdstrike.* (empty values dropped, as Elastic does)."""
     out: dict[str, Any] = {}

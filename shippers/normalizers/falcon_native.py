@@ -1,10 +1,13 @@
 """The optional compiled FDR mapping (`shippers._fdr_native`, Rust, shippers/native/).
 
-`_mapped` in falcon_plan.py is the reference; the compiled module mirrors it for the common
-case — one flat JSON object whose values are all strings — and declines (returns None) for
-anything else, which then takes the Python path: non-string values, duplicate keys, escapes
-or text it does not handle exactly like orjson, registry and detection records, records
-without a usable time. `tests/unit/test_falcon_native.py` asserts identical documents.
+The Python mapping is the reference (`_mapped` in falcon_plan.py for all-string records,
+`normalize_fdr` in falcon.py otherwise); the compiled module builds the same documents for
+what FDR writes — one flat JSON object, strings in every key the mapping reads, any JSON in
+the vendor keys it only carries into crowdstrike.* (those values are parsed by orjson through
+`vendor_json`) — and declines (returns None) for anything else, which then takes the Python
+path: a non-string value in a mapped key, duplicate keys, escapes or text it does not handle
+exactly like orjson, nesting deeper than 128, detection records, records without a usable
+time. `tests/unit/test_falcon_native.py` asserts identical documents.
 
 The tables and the few helpers whose exact Python semantics matter (IP validation, the
 rarer time formats, command-line splitting) are handed over from Python at load time, so
@@ -52,11 +55,16 @@ def load_native() -> NativeFn | None:
             "integrity_levels": falcon_events.INTEGRITY_LEVELS,
             "module_load_events": falcon_events.MODULE_LOAD_EVENTS,
             "platform_os": falcon_events.PLATFORM_OS,
+            "reg_value_types": falcon_events.REG_VALUE_TYPES,
+            "reg_operation_action": falcon_events.REG_OPERATION_ACTION,
+            # Keys the mapping reads (consumed or shared): their values must be strings.
+            "mapped_keys": falcon._MAPPED,
             # Python helpers, called on what the compiled code does not decide itself.
             "valid_ip": falcon.valid_ip,
             "time_pair": falcon_time.time_pair,
             "args": falcon.command_line_args,
             "to_int": falcon.to_int,
+            "vendor_json": falcon.vendor_json_value,
         }
     )
     fn: NativeFn = _fdr_native.normalize_fdr

@@ -50,11 +50,20 @@ pub struct Config {
     pub iana_transport: Table,
     pub integrity_levels: Table,
     pub platform_os: Table,
+    pub reg_value_types: Table,
+    pub reg_operation_action: Table,
     pub module_load_events: HashSet<Bytes, FxBuild>,
+    /// Keys whose values must be strings for the compiled mapping to take the line: Python's
+    /// `mapped_keys` (every key the mapping reads), and, in case that set ever misses one,
+    /// every key the Rust side reads by name (see `plan::read_keys`). A non-string value in
+    /// one of them declines the line; in any other key it is a vendor field (`vendor_json`).
+    pub strict: HashSet<Bytes, FxBuild>,
     pub valid_ip: PyObject,
     pub time_pair: PyObject,
     pub args: PyObject,
     pub to_int: PyObject,
+    /// `vendor_json(key, raw)`: a non-string vendor value as crowdstrike.* holds it.
+    pub vendor_json: PyObject,
 }
 
 fn item<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -139,10 +148,18 @@ impl Config {
                 },
             );
         }
+        let consumed = str_set(&item(d, "consumed")?)?;
+        let time_keys = str_list(&item(d, "time_keys")?)?;
+        let mut strict = str_set(&item(d, "mapped_keys")?)?;
+        strict.extend(consumed.iter().cloned());
+        strict.extend(time_keys.iter().cloned());
+        strict.extend(hash_keys.iter().map(|h| h.key.clone()));
+        strict.extend(crate::plan::read_keys().map(|k| Bytes::from(k.as_bytes())));
         Ok(Config {
             generation,
-            consumed: str_set(&item(d, "consumed")?)?,
-            time_keys: str_list(&item(d, "time_keys")?)?,
+            consumed,
+            time_keys,
+            strict,
             hash_keys,
             process_keys: str_set(&item(d, "process_keys")?)?,
             user_keys: str_set(&item(d, "user_keys")?)?,
@@ -155,11 +172,14 @@ impl Config {
             iana_transport: table(&item(d, "iana_transport")?)?,
             integrity_levels: table(&item(d, "integrity_levels")?)?,
             platform_os: table(&item(d, "platform_os")?)?,
+            reg_value_types: table(&item(d, "reg_value_types")?)?,
+            reg_operation_action: table(&item(d, "reg_operation_action")?)?,
             module_load_events: str_set(&item(d, "module_load_events")?)?,
             valid_ip: item(d, "valid_ip")?.unbind(),
             time_pair: item(d, "time_pair")?.unbind(),
             args: item(d, "args")?.unbind(),
             to_int: item(d, "to_int")?.unbind(),
+            vendor_json: item(d, "vendor_json")?.unbind(),
         })
     }
 }

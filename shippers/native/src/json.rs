@@ -1,10 +1,19 @@
-//! A parser for exactly one shape of JSON: one flat object whose values are all strings.
+//! A parser for exactly one shape of JSON: one flat object of string keys.
 //!
-//! That is what FDR lines are, and it is all the compiled mapping handles. Anything else —
-//! a number, null, bool, nested value, trailing bytes, invalid UTF-8, a raw control character
-//! in a string, an escape we do not decode exactly as orjson does — makes `parse` return
-//! `None`, and the line takes the Python path (orjson decides what it is). Declining is
-//! always safe; accepting something orjson would read differently is not.
+//! That is what FDR lines are, and it is all the compiled mapping handles. String values are
+//! decoded here (the mapping reads them); any other value — number, true/false/null, object,
+//! array — is only delimited: its raw byte range is recorded (`Field::raw`) and, if the
+//! mapping keeps it, orjson parses exactly that slice (through Python's `vendor_json`).
+//! Anything else — trailing bytes, invalid UTF-8, a raw control character in a string, an
+//! escape we do not decode exactly as orjson does, nesting deeper than `MAX_DEPTH` — makes
+//! `parse` return `None`, and the line takes the Python path (orjson decides what it is).
+//! Declining is always safe; accepting something orjson would read differently is not.
+//!
+//! Why delimiting is enough: in a valid line, a scalar value (number, true, false, null)
+//! contains no `,` `}` or whitespace and is followed by one of them, and a container ends at
+//! its matching bracket once strings (with their escapes) are skipped. So when the line is
+//! valid the ranges found are exactly its values; when it is not, either the structure
+//! checks here fail or orjson rejects a slice (an error: the Python path reports the line).
 //!
 //! Strings without escapes (nearly all of them) are not copied: a `Str` is a range of the
 //! input line. Only strings with escapes are decoded, into one scratch buffer per line.
@@ -23,8 +32,17 @@ pub struct Str {
 #[derive(Clone, Copy, Debug)]
 pub struct Field {
     pub key: Str,
+    /// The decoded string value, or (`raw`) the range of a non-string value in the line.
     pub val: Str,
+    /// The value is not a string: `val` is its undecoded JSON text (never read as a str).
+    pub raw: bool,
 }
+
+/// Deepest container nesting accepted in a value. orjson refuses a document nested deeper
+/// than 1024 levels, so a slice at depth 1024 would parse alone yet fail in its line; FDR
+/// values nest two or three levels. Deeper values are declined, well short of that edge
+/// (and of Python's recursion limit, which `vendor_value` recurses against).
+const MAX_DEPTH: usize = 128;
 
 /// The parsed record: the line, the scratch buffer and the fields, in record order.
 pub struct Record<'a> {
@@ -54,24 +72,26 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Fills `fields` (and `scratch`, for strings with escapes) from `line`; false = decline.
+/// Fills `fields` (and `scratch`, for strings with escapes) from `line`. None = decline;
+/// Some(true) when some value is not a string (see `Field::raw`).
 ///
 /// The caller keeps both buffers between lines, so steady state parsing allocates nothing.
-pub fn parse(line: &[u8], fields: &mut Vec<Field>, scratch: &mut Vec<u8>) -> bool {
+pub fn parse(line: &[u8], fields: &mut Vec<Field>, scratch: &mut Vec<u8>) -> Option<bool> {
     fields.clear();
     scratch.clear();
     // Lines are at most a few MB (the caller caps them), so u32 offsets suffice; validate the
     // whole line once: every string is then valid UTF-8 too (they are cut at ASCII quotes).
     if line.len() >= u32::MAX as usize || std::str::from_utf8(line).is_err() {
-        return false;
+        return None;
     }
+    let mut has_raw = false;
     let n = line.len();
     let mut i = 0;
     while i < n && is_ws(line[i]) {
         i += 1;
     }
     if i >= n || line[i] != b'{' {
-        return false;
+        return None;
     }
     i += 1;
     while i < n && is_ws(line[i]) {
@@ -82,36 +102,53 @@ pub fn parse(line: &[u8], fields: &mut Vec<Field>, scratch: &mut Vec<u8>) -> boo
     } else {
         loop {
             if i >= n || line[i] != b'"' {
-                return false;
+                return None;
             }
-            let Some((key, j)) = string(line, i + 1, scratch) else {
-                return false;
-            };
+            let (key, j) = string(line, i + 1, scratch)?;
             i = j;
             while i < n && is_ws(line[i]) {
                 i += 1;
             }
             if i >= n || line[i] != b':' {
-                return false;
+                return None;
             }
             i += 1;
             while i < n && is_ws(line[i]) {
                 i += 1;
             }
-            // Only string values: anything else (number, null, nested) is the Python path's.
-            if i >= n || line[i] != b'"' {
-                return false;
+            if i >= n {
+                return None;
             }
-            let Some((val, j)) = string(line, i + 1, scratch) else {
-                return false;
-            };
-            i = j;
-            fields.push(Field { key, val });
+            if line[i] == b'"' {
+                let (val, j) = string(line, i + 1, scratch)?;
+                i = j;
+                fields.push(Field {
+                    key,
+                    val,
+                    raw: false,
+                });
+            } else {
+                // A number, true/false/null, object or array: delimited, not decoded.
+                let j = skip_value(line, i)?;
+                let val = Str {
+                    start: i as u32,
+                    end: j as u32,
+                    scratch: false,
+                    ascii: false,
+                };
+                i = j;
+                has_raw = true;
+                fields.push(Field {
+                    key,
+                    val,
+                    raw: true,
+                });
+            }
             while i < n && is_ws(line[i]) {
                 i += 1;
             }
             if i >= n {
-                return false;
+                return None;
             }
             match line[i] {
                 b',' => {
@@ -124,14 +161,64 @@ pub fn parse(line: &[u8], fields: &mut Vec<Field>, scratch: &mut Vec<u8>) -> boo
                     i += 1;
                     break;
                 }
-                _ => return false,
+                _ => return None,
             }
         }
     }
     while i < n && is_ws(line[i]) {
         i += 1;
     }
-    i == n
+    (i == n).then_some(has_raw)
+}
+
+/// The end (exclusive) of the non-string value starting at `start`, or None to decline.
+///
+/// Only delimits: what lies inside is validated by orjson when the slice is parsed. A
+/// container ends at the bracket that brings the nesting back to zero (strings skipped,
+/// with their backslash escapes, so brackets and quotes inside them do not count); a scalar
+/// runs up to the next `,`, `}` or JSON whitespace.
+#[cold]
+fn skip_value(line: &[u8], start: usize) -> Option<usize> {
+    let n = line.len();
+    let mut i = start;
+    if !matches!(line[i], b'{' | b'[') {
+        while i < n && !matches!(line[i], b',' | b'}') && !is_ws(line[i]) {
+            i += 1;
+        }
+        // Nothing at all (`"k":,`) is no value.
+        return (i > start).then_some(i);
+    }
+    let mut depth = 0usize;
+    while i < n {
+        match line[i] {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return None;
+                }
+            }
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b'"' => {
+                // Skip the string: up to the next quote not escaped by a backslash.
+                i += 1;
+                loop {
+                    match *line.get(i)? {
+                        b'"' => break,
+                        b'\\' => i += 2,
+                        _ => i += 1,
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -302,12 +389,11 @@ fn hex4(line: &[u8], i: usize) -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn run(s: &[u8]) -> Option<Vec<(String, String)>> {
+    /// (key, value text, raw) per field: a raw value's text is its JSON slice.
+    fn run(s: &[u8]) -> Option<Vec<(String, String, bool)>> {
         let mut f = Vec::new();
         let mut sc = Vec::new();
-        if !parse(s, &mut f, &mut sc) {
-            return None;
-        }
+        parse(s, &mut f, &mut sc)?;
         let r = Record {
             line: s,
             scratch: &sc,
@@ -319,10 +405,20 @@ mod tests {
                     (
                         String::from_utf8(r.key(i).to_vec()).unwrap(),
                         String::from_utf8(r.val(i).to_vec()).unwrap(),
+                        f[i].raw,
                     )
                 })
                 .collect(),
         )
+    }
+
+    fn raw_values(s: &[u8]) -> Vec<String> {
+        run(s)
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.2)
+            .map(|f| f.1)
+            .collect()
     }
 
     #[test]
@@ -330,11 +426,52 @@ mod tests {
         assert_eq!(run(b" { } ").unwrap().len(), 0);
         let v = run(br#"{"a":"b", "c" : "d\"e\u00e9\ud83d\ude00"}"#).unwrap();
         assert_eq!(v[1].1, "d\"e\u{e9}\u{1F600}");
-        assert!(run(br#"{"a":1}"#).is_none());
+        assert!(!v[1].2);
         assert!(run(br#"{"a":"b",}"#).is_none());
         assert!(run(br#"{"a":"b"}x"#).is_none());
         assert!(run(br#"{"a":"\ud83d"}"#).is_none());
         assert!(run(b"{\"a\":\"\x01\"}").is_none());
         assert!(run(br#"{"a":"\x"}"#).is_none());
+    }
+
+    #[test]
+    fn non_string_values_are_delimited() {
+        assert_eq!(
+            raw_values(br#"{"a":1,"b": -0.0 ,"c":true,"d":null}"#),
+            ["1", "-0.0", "true", "null"]
+        );
+        assert_eq!(
+            raw_values(b"{\"a\":1e16\n,\"b\":18446744073709551615\t}"),
+            ["1e16", "18446744073709551615"]
+        );
+        assert_eq!(
+            raw_values(br#"{"a":{"x":"}]\"{","y":[1,{}]} ,"b":[],"c":{}}"#),
+            [r#"{"x":"}]\"{","y":[1,{}]}"#, "[]", "{}"]
+        );
+        // Whitespace inside a container belongs to it.
+        assert_eq!(raw_values(b"{\"a\":[ 1 ,\n 2 ]}"), ["[ 1 ,\n 2 ]"]);
+        // Invalid scalars are delimited all the same (orjson rejects the slice later).
+        assert_eq!(raw_values(br#"{"a":tru]e}"#), ["tru]e"]);
+        // No value, unbalanced or unterminated containers, junk after a value: declined.
+        assert!(run(br#"{"a":}"#).is_none());
+        assert!(run(br#"{"a":,"b":"c"}"#).is_none());
+        assert!(run(br#"{"a":[1,2}"#).is_none());
+        assert!(run(br#"{"a":{"b":"}"}"#).is_none());
+        assert!(run(br#"{"a":[1] 2}"#).is_none());
+        assert!(run(br#"{"a":1 2}"#).is_none());
+        assert!(run(br#"{"a":["\"]}"#).is_none());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = |d: usize| {
+            let mut s = b"{\"a\":".to_vec();
+            s.extend(std::iter::repeat_n(b'[', d));
+            s.extend(std::iter::repeat_n(b']', d));
+            s.push(b'}');
+            s
+        };
+        assert!(run(&deep(MAX_DEPTH)).is_some());
+        assert!(run(&deep(MAX_DEPTH + 1)).is_none());
     }
 }

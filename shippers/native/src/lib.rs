@@ -1,9 +1,12 @@
 //! `shippers._fdr_native`: the FDR mapping of falcon_plan.py (`_mapped`), compiled.
 //!
-//! `normalize_fdr(line)` returns the same `(document, doc id)` as the Python fast path, or
-//! None to leave the line to Python. It handles the common case only — one flat JSON object
-//! of string values, with a usable time — and declines everything else (see json.rs and
-//! plan.rs for the exact rules). The tables and a few helpers whose exact Python semantics
+//! `normalize_fdr(line)` returns the same `(document, doc id)` as the Python path, or None to
+//! leave the line to Python. It handles one flat JSON object with a usable time whose keys
+//! the mapping reads hold strings (other keys may hold any JSON value: those go to
+//! crowdstrike.* through Python's `vendor_json`), and declines everything else — detection
+//! records, duplicate keys, non-string values in mapped keys (see json.rs and plan.rs). An
+//! error raised by a Python helper (e.g. orjson rejecting a value) is returned as such: the
+//! caller then takes the Python path, which reports the line. The tables and a few helpers whose exact Python semantics
 //! matter (IP validation, rare time formats, command-line splitting, Python's int()) come
 //! from Python through `configure`, so the data has one source of truth.
 //!
@@ -72,20 +75,28 @@ fn normalize_fdr<'py>(py: Python<'py>, line: &[u8]) -> PyResult<Option<Doc<'py>>
             scratch,
             ..
         } = c;
-        if !json::parse(line, fields, scratch) {
+        let Some(has_raw) = json::parse(line, fields, scratch) else {
             return Ok(None);
-        }
+        };
         let rec = Record {
             line,
             scratch,
             fields,
         };
-        // `o.get("event_simpleName") or ""` (a duplicate key declines in the plan).
-        let name = (0..rec.fields.len())
-            .find(|&i| rec.key(i) == b"event_simpleName")
-            .map_or(&b""[..], |i| rec.val(i));
+        // `o.get("event_simpleName") or ""` (a duplicate key declines in the plan; a
+        // non-string name declines here, before its raw text could name a plan).
+        let name_at = (0..rec.fields.len()).find(|&i| rec.key(i) == b"event_simpleName");
+        if name_at.is_some_and(|i| rec.fields[i].raw) {
+            return Ok(None);
+        }
+        let name = name_at.map_or(&b""[..], |i| rec.val(i));
         let plan = plans.get(py, &cfg, &rec, name);
         if plan.decline {
+            return Ok(None);
+        }
+        // A non-string value where the mapping reads a string: Python's general path decides
+        // (it may map it differently or reject the event). Checked before any value is read.
+        if has_raw && (0..rec.fields.len()).any(|i| rec.fields[i].raw && plan.strict[i]) {
             return Ok(None);
         }
         let mut cx = Ctx {

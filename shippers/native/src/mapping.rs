@@ -1,5 +1,8 @@
-//! The document, as `_mapped` (and `_process`, `_user`, `_network`, `_fdr_file`) in
-//! falcon_plan.py / falcon.py build it — line by line, in the same order.
+//! The document, as `_mapped` (and `_process`, `_user`, `_network`, `_fdr_file`,
+//! `_fdr_registry`) in falcon_plan.py / falcon.py build it — line by line, in the same order.
+//! For a line with non-string values (only ever in keys the mapping does not read) the
+//! reference is the general `normalize_fdr`: the same document, except that crowdstrike.*
+//! holds `vendor_value` of those values (`_split_record`), which Python computes for us.
 //!
 //! Key order is part of the output (documents are compared serialized), so the document is
 //! built from real Python dicts filled in exactly the sequence Python fills them; Python's
@@ -9,7 +12,7 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::config::{Config, Table};
 use crate::json::Record;
@@ -279,6 +282,24 @@ pub fn build<'py>(
     let cs = dict_with_capacity(py, p.vendor.len() + 2)?;
     for v in &p.vendor {
         let pos = v.pos as usize;
+        if cx.rec.fields[pos].raw {
+            // A non-string value (never in a key the mapping reads; the caller checked):
+            // `vendor_value(k, v)` as `_split_record` computes it, in record order, with
+            // orjson parsing the slice. null is dropped there (`if v is not None`); it is
+            // the one value skipped without asking Python (orjson reads `null` as None).
+            let raw = cx.rec.val(pos);
+            if raw == b"null" {
+                continue;
+            }
+            let val = cfg
+                .vendor_json
+                .bind(py)
+                .call1((v.key.bind(py), PyBytes::new(py, raw)))?;
+            if !val.is_none() {
+                put(&cs, v.key.bind(py), val)?;
+            }
+            continue;
+        }
         if cx.rec.val(pos).is_empty() {
             continue;
         }
@@ -632,7 +653,10 @@ pub fn build<'py>(
         }
     }
 
-    // --- action (registry and detection records were declined)
+    // --- registry / action (detection records were declined)
+    if let Some(rk) = cx.get(F::RegObjectName) {
+        registry(cx, rk, &doc, &event)?;
+    }
     if let Some(a) = p.action_override {
         event.set_item(intern!(py, "action"), PyString::intern(py, a))?;
     }
@@ -680,6 +704,49 @@ pub fn build<'py>(
     }
     set!(py, doc, "crowdstrike", cs);
     Ok((doc, doc_id))
+}
+
+/// `_fdr_registry`: registry.* for a record with a non-empty RegObjectName (at `rk`), and
+/// event.action from RegOperationType.
+fn registry<'py>(
+    cx: &mut Ctx<'py, '_>,
+    rk: usize,
+    doc: &Bound<'py, PyDict>,
+    event: &Bound<'py, PyDict>,
+) -> PyResult<()> {
+    let py = cx.py;
+    let cfg = cx.cfg;
+    let registry = PyDict::new(py);
+    let key = cx.s(rk)?;
+    set!(py, registry, "key", &key);
+    let value_name = cx.get(F::RegValueName);
+    match value_name {
+        Some(vn) => {
+            // f"{reg_key}\\{value_name}": a new str, ASCII when both parts are.
+            let (k, v) = (cx.rec.val(rk), cx.rec.val(vn));
+            let mut path = Vec::with_capacity(k.len() + 1 + v.len());
+            path.extend_from_slice(k);
+            path.push(b'\\');
+            path.extend_from_slice(v);
+            let ascii = cx.rec.fields[rk].val.ascii && cx.rec.fields[vn].val.ascii;
+            set!(py, registry, "path", new_str(py, &path, ascii)?);
+            set!(py, registry, "value", cx.s(vn)?);
+        }
+        None => set!(py, registry, "path", &key),
+    }
+    if let Some(data) = cx.get(F::RegStringValue) {
+        let reg_data = PyDict::new(py);
+        set!(py, reg_data, "strings", PyList::new(py, [cx.s(data)?])?);
+        if let Some(t) = lookup(&cfg.reg_value_types, cx.raw(F::RegType)) {
+            set!(py, reg_data, "type", t.bind(py));
+        }
+        set!(py, registry, "data", reg_data);
+    }
+    set!(py, doc, "registry", registry);
+    if let Some(a) = lookup(&cfg.reg_operation_action, cx.raw(F::RegOperationType)) {
+        set!(py, event, "action", a.bind(py));
+    }
+    Ok(())
 }
 
 /// `[t.strip() for t in tags.split(",") if t.strip()]`.

@@ -3,8 +3,8 @@
 //! FDR events of one `event_simpleName` come with the same keys in the same order. All that
 //! depends only on (name, keys) is decided once per layout: where each field the mapping
 //! reads sits in the record, which keys stay under crowdstrike.* (as Python str objects,
-//! so no key string is created per event), which sections run, the categorization — and
-//! whether the layout is one we decline altogether.
+//! so no key string is created per event), which sections run, the categorization, which
+//! positions must hold strings — and whether the layout is one we decline altogether.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
@@ -94,16 +94,40 @@ fields! {
     Size = "Size",
     FileIdentifier = "FileIdentifier",
     DiskParentDeviceInstanceId = "DiskParentDeviceInstanceId",
+    RegObjectName = "RegObjectName",
+    RegValueName = "RegValueName",
+    RegStringValue = "RegStringValue",
+    RegType = "RegType",
+    RegOperationType = "RegOperationType",
 }
 
 pub const NF: usize = NAMES.len();
 /// Position of a field that is not in the record.
 pub const ABSENT: u16 = u16::MAX;
 
-/// Registry and detection records stay in Python (their mapping is not ported).
-const DECLINED_KEYS: [&[u8]; 3] = [b"RegObjectName", b"DetectName", b"SeverityName"];
+/// Detection records stay in Python (`_detection_fields` is not ported: it reads keys outside
+/// the mapped set, of any JSON type).
+const DECLINED_KEYS: [&[u8]; 2] = [b"DetectName", b"SeverityName"];
 /// `Plan.host_related`'s candidates, in order.
 const HOST_RELATED: [&[u8]; 2] = [b"LogonServer", b"ClientComputerName"];
+/// Keys read by name besides `NAMES` (and the configured time and hash keys). "metadata" is
+/// not mapped but routes: with an object there (and an object "event") FalconNormalizer
+/// takes the event-stream path, so a non-string "metadata" must decline.
+const OTHER_READ: [&str; 7] = [
+    "LogonServer",
+    "ClientComputerName",
+    "ContextTimeStamp",
+    "Tags",
+    "DetectName",
+    "SeverityName",
+    "metadata",
+];
+
+/// Every key the compiled mapping (or the routing before it) reads by name: their values
+/// must be strings (see `Config::strict`).
+pub fn read_keys() -> impl Iterator<Item = &'static str> {
+    NAMES.iter().chain(OTHER_READ.iter()).copied()
+}
 
 pub struct Vendor {
     pub pos: u16,
@@ -116,8 +140,11 @@ pub struct Plan {
     // The layout itself, to verify a cache hit (the map is keyed by a hash of it).
     name: Box<[u8]>,
     keys: Vec<Box<[u8]>>,
-    /// Duplicate keys, a registry/detection record, or not an FDR record at all.
+    /// Duplicate keys, a detection record, or not an FDR record at all.
     pub decline: bool,
+    /// Per record position: the key is one the mapping reads, so a non-string value there
+    /// declines the line (elsewhere it is a vendor value for `vendor_json`).
+    pub strict: Box<[bool]>,
     /// Record position of each `F` field (ABSENT when missing).
     pub pos: [u16; NF],
     pub vendor: Vec<Vendor>,
@@ -244,6 +271,7 @@ impl Plan {
         Plan {
             name: name.into(),
             decline,
+            strict: keys.iter().map(|k| cfg.strict.contains(k)).collect(),
             pos,
             time_pos: cfg.time_keys.iter().filter_map(|k| at(k)).collect(),
             hashes: cfg
