@@ -17,6 +17,7 @@ regex, no deep copies — because FDR volumes are large.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from time import time as _now
 from typing import Any
 
@@ -228,7 +229,12 @@ class FalconNormalizer(Normalizer):
             # to the Python path below (see falcon_native.py).
             try:
                 done = _native(line)
-            except Exception:  # a helper it called raised: the Python path decides
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:
+                # A Python helper it called raised, or a Rust panic (pyo3's PanicException is
+                # a BaseException): the Python path decides, and the line is not lost.
+                _native_failed(e)
                 done = None
             if done is not None:
                 if self.options is not None and self.options.keep_original:
@@ -945,6 +951,23 @@ def severity_score(severity: Any, name: Any) -> int | None:
     if n > 5:
         return min(n, 100)
     return (0, 0, 21, 47, 73, 99)[max(n, 0)]
+
+
+_native_failures = [0]
+
+
+def _native_failed(e: BaseException) -> None:
+    """Logs the first failure of the compiled mapping in full, then every 10,000th."""
+    _native_failures[0] += 1
+    n = _native_failures[0]
+    if n == 1 or n % 10_000 == 0:
+        logging.getLogger(__name__).warning(
+            "compiled FDR mapping failed (%d so far); the Python mapping took the line: %s: %s",
+            n,
+            type(e).__name__,
+            e,
+            exc_info=n == 1,
+        )
 
 
 # At the end: falcon_stream reuses the helpers above (a cycle Python resolves at this point).

@@ -622,3 +622,25 @@ def test_normalizer_with_and_without_native_agree(native, monkeypatch) -> None:
             continue  # receive-time @timestamp
         assert orjson.dumps(doc) == orjson.dumps(want), ln
         assert doc_id == want_id
+
+
+class _FakePanic(BaseException):
+    """Stands in for pyo3's PanicException, which derives from BaseException."""
+
+
+def test_a_failing_compiled_mapping_falls_back_to_python_and_says_so(monkeypatch, caplog) -> None:
+    line = orjson.dumps(
+        {"event_simpleName": "ProcessRollup2", "timestamp": "1712345678123", "aid": "a1"}
+    )
+    monkeypatch.setattr(falcon, "_native", None)
+    want, want_id = FalconNormalizer().normalize(line)
+
+    def broken(_line: bytes) -> None:
+        raise _FakePanic("index out of bounds")
+
+    monkeypatch.setattr(falcon, "_native", broken)
+    monkeypatch.setattr(falcon, "_native_failures", [0])
+    with caplog.at_level("WARNING", logger="shippers.normalizers.falcon"):
+        got, got_id = FalconNormalizer().normalize(line)
+    assert orjson.dumps(got) == orjson.dumps(want) and got_id == want_id
+    assert "compiled FDR mapping failed" in caplog.text and "index out of bounds" in caplog.text
