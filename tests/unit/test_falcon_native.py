@@ -24,6 +24,8 @@ from shippers.errors import ParseError
 from shippers.normalizers import falcon, falcon_native
 from shippers.normalizers.falcon import FalconNormalizer, normalize_fdr
 
+from .test_falcon_fastpath import _container_ids
+
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "elastic" / "crowdstrike-fdr"
 
 # Records the compiled mapping leaves to Python by design (see falcon_native.py): detection
@@ -337,20 +339,7 @@ def test_native_documents_share_no_mutable_objects(native, records) -> None:
         a, b = native(line), native(line)
         if a is None:
             continue
-        assert _containers(a[0]).isdisjoint(_containers(b[0])), line
-
-
-def _containers(x: Any) -> set[int]:
-    out: set[int] = set()
-    if isinstance(x, dict):
-        out.add(id(x))
-        for v in x.values():
-            out |= _containers(v)
-    elif isinstance(x, list):
-        out.add(id(x))
-        for v in x:
-            out |= _containers(v)
-    return out
+        assert _container_ids(a[0]).isdisjoint(_container_ids(b[0])), line
 
 
 def test_normalizer_uses_native_and_keeps_original_on_request(native, records) -> None:

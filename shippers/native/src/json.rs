@@ -72,6 +72,15 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// The index of the first non-whitespace byte at or after `i` (JSON whitespace only).
+#[inline]
+fn skip_ws(line: &[u8], mut i: usize) -> usize {
+    while i < line.len() && is_ws(line[i]) {
+        i += 1;
+    }
+    i
+}
+
 /// Fills `fields` (and `scratch`, for strings with escapes) from `line`. None = decline;
 /// Some(true) when some value is not a string (see `Field::raw`).
 ///
@@ -87,16 +96,12 @@ pub fn parse(line: &[u8], fields: &mut Vec<Field>, scratch: &mut Vec<u8>) -> Opt
     let mut has_raw = false;
     let n = line.len();
     let mut i = 0;
-    while i < n && is_ws(line[i]) {
-        i += 1;
-    }
+    i = skip_ws(line, i);
     if i >= n || line[i] != b'{' {
         return None;
     }
     i += 1;
-    while i < n && is_ws(line[i]) {
-        i += 1;
-    }
+    i = skip_ws(line, i);
     if i < n && line[i] == b'}' {
         i += 1;
     } else {
@@ -106,16 +111,12 @@ pub fn parse(line: &[u8], fields: &mut Vec<Field>, scratch: &mut Vec<u8>) -> Opt
             }
             let (key, j) = string(line, i + 1, scratch)?;
             i = j;
-            while i < n && is_ws(line[i]) {
-                i += 1;
-            }
+            i = skip_ws(line, i);
             if i >= n || line[i] != b':' {
                 return None;
             }
             i += 1;
-            while i < n && is_ws(line[i]) {
-                i += 1;
-            }
+            i = skip_ws(line, i);
             if i >= n {
                 return None;
             }
@@ -144,18 +145,14 @@ pub fn parse(line: &[u8], fields: &mut Vec<Field>, scratch: &mut Vec<u8>) -> Opt
                     raw: true,
                 });
             }
-            while i < n && is_ws(line[i]) {
-                i += 1;
-            }
+            i = skip_ws(line, i);
             if i >= n {
                 return None;
             }
             match line[i] {
                 b',' => {
                     i += 1;
-                    while i < n && is_ws(line[i]) {
-                        i += 1;
-                    }
+                    i = skip_ws(line, i);
                 }
                 b'}' => {
                     i += 1;
@@ -165,9 +162,7 @@ pub fn parse(line: &[u8], fields: &mut Vec<Field>, scratch: &mut Vec<u8>) -> Opt
             }
         }
     }
-    while i < n && is_ws(line[i]) {
-        i += 1;
-    }
+    i = skip_ws(line, i);
     (i == n).then_some(has_raw)
 }
 
