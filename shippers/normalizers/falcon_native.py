@@ -16,6 +16,7 @@ there is one source of truth for the data. Set SHIPPERS_FDR_NATIVE=0 to force Py
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,23 @@ def load_native() -> NativeFn | None:
     # Only modules falcon.py has fully loaded by the time it calls this (no falcon_plan).
     from . import falcon, falcon_events, falcon_time
 
-    _fdr_native.configure(
+    try:
+        _configure(_fdr_native, falcon, falcon_events, falcon_time)
+    except Exception as e:
+        # A module built from other sources (a stale build in a checkout) may not accept
+        # today's tables: run on the Python mapping rather than not at all.
+        logging.getLogger(__name__).warning(
+            "compiled FDR mapping not used (%s: %s); rebuild with `pip install -e .`",
+            type(e).__name__,
+            e,
+        )
+        return None
+    fn: NativeFn = _fdr_native.normalize_fdr
+    return fn
+
+
+def _configure(native: Any, falcon: Any, falcon_events: Any, falcon_time: Any) -> None:
+    native.configure(
         {
             "consumed": falcon._CONSUMED,
             "time_keys": falcon._TIME_KEYS,
@@ -67,5 +84,3 @@ def load_native() -> NativeFn | None:
             "vendor_json": falcon.vendor_json_value,
         }
     )
-    fn: NativeFn = _fdr_native.normalize_fdr
-    return fn

@@ -633,3 +633,17 @@ def test_a_failing_compiled_mapping_falls_back_to_python_and_says_so(monkeypatch
         got, got_id = FalconNormalizer().normalize(line)
     assert orjson.dumps(got) == orjson.dumps(want) and got_id == want_id
     assert "compiled FDR mapping failed" in caplog.text and "index out of bounds" in caplog.text
+
+
+def test_a_module_refusing_the_tables_leaves_the_python_mapping_in_charge(
+    native, monkeypatch, caplog
+) -> None:
+    from shippers import _fdr_native  # type: ignore[attr-defined]
+
+    def refuse(_tables: Any) -> None:
+        raise ValueError("configure: missing key 'new_table'")
+
+    monkeypatch.setattr(_fdr_native, "configure", refuse)
+    with caplog.at_level("WARNING", logger="shippers.normalizers.falcon_native"):
+        assert falcon_native.load_native() is None
+    assert "missing key 'new_table'" in caplog.text
