@@ -38,6 +38,7 @@ from typing import Any, Literal
 import orjson
 
 from . import metrics
+from .record import doc_field as _get
 
 __all__ = [
     "CHUNK_HEADER_BYTES",
@@ -184,15 +185,6 @@ _LEVEL_WORDS = {
     "info": 6,
     "debug": 7,
 }
-
-
-def _get(doc: dict[str, Any], path: str) -> Any:
-    cur: Any = doc
-    for part in path.split("."):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
 
 
 def syslog_level(doc: dict[str, Any]) -> int:

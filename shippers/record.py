@@ -22,12 +22,23 @@ __all__ = [
     "Provenance",
     "Record",
     "content_id",
+    "doc_field",
 ]
 
 # Serialized documents outside Elasticsearch (normalize output, NDJSON archive, GELF) carry
 # their deterministic document id under this key; the Elasticsearch sink moves it into the
 # bulk action's `_id` (a `_id` inside `_source` is refused by Elasticsearch).
 ID_FIELD = "_id"
+
+
+def doc_field(doc: dict[str, Any], path: str) -> Any:
+    """The value at a dotted ECS path ("source.ip") of a nested document, or None."""
+    cur: Any = doc
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
 
 
 def content_id(*parts: str | bytes) -> str:

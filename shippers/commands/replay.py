@@ -46,15 +46,11 @@ def register(sub: Any) -> None:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..config import load_config
     from ..errors import ConfigError
     from ..options import build_options
-    from ..pipeline import Pipeline
-    from ..plugin import Context
-    from ..sinks.dead_letter import DeadLetterSink
     from ..sources.falcon_fdr import FalconFdrOptions, FalconFdrSource
+    from .run import build_pipeline
 
     cfg = load_config(args.config)
     logging.basicConfig(level=cfg.metrics.log_level, stream=sys.stderr)
@@ -81,20 +77,10 @@ def replay(args: argparse.Namespace) -> int:
     if not cfg.sinks:
         raise ConfigError("sinks", "replay needs at least one [[sinks]] entry", has_value=False)
 
-    state_dir = Path(cfg.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    ctx = Context(dead_letter=DeadLetterSink(cfg.dead_letter.path), state_dir=state_dir)
-    source = FalconFdrSource(options, ctx)
-    sinks: list[Any] = [spec.cls(spec.options, ctx) for spec in cfg.sinks]
-    pipeline = Pipeline(
-        [source],
-        sinks,
-        ctx,
-        normalize_options=cfg.normalize,
-        queue_size=cfg.pipeline.queue_size,
-        workers=cfg.pipeline.workers,
-        grace_period_s=cfg.pipeline.grace_period_s,
-    )
+    # The configured sinks, with this listing source in place of the configured sources; no
+    # retention sweep while backfilling.
+    pipeline = build_pipeline(cfg, lambda ctx: [FalconFdrSource(options, ctx)], retention=False)
+    source, ctx = pipeline.sources[0], pipeline.ctx
     pipeline.install_signal_handlers()
     try:
         code = pipeline.run(once=True)

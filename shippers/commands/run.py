@@ -11,6 +11,7 @@ import argparse
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def build_pipeline(cfg: Any) -> Any:
-    """Instantiate sources, sinks and the Pipeline from a validated ShipperConfig."""
+def build_pipeline(
+    cfg: Any, make_sources: Callable[[Any], list[Any]] | None = None, *, retention: bool = True
+) -> Any:
+    """Instantiate sources, sinks and the Pipeline from a validated ShipperConfig.
+
+    `make_sources(ctx)` replaces the configured sources (replay builds its own); `retention`
+    runs the periodic retention sweep when the pipeline is idle.
+    """
     from ..pipeline import Pipeline
     from ..plugin import Context
     from ..sinks.dead_letter import DeadLetterSink
@@ -34,7 +41,10 @@ def build_pipeline(cfg: Any) -> Any:
     state_dir.mkdir(parents=True, exist_ok=True)
     ctx = Context(dead_letter=DeadLetterSink(cfg.dead_letter.path), state_dir=state_dir)
     sinks = [spec.cls(spec.options, ctx) for spec in cfg.sinks]
-    sources = [spec.cls(spec.options, ctx) for spec in cfg.sources]
+    if make_sources is None:
+        sources = [spec.cls(spec.options, ctx) for spec in cfg.sources]
+    else:
+        sources = make_sources(ctx)
     return Pipeline(
         sources,
         sinks,
@@ -43,7 +53,7 @@ def build_pipeline(cfg: Any) -> Any:
         queue_size=cfg.pipeline.queue_size,
         workers=cfg.pipeline.workers,
         grace_period_s=cfg.pipeline.grace_period_s,
-        on_idle=RetentionTimer(sinks, cfg.pipeline.retention_interval_s),
+        on_idle=RetentionTimer(sinks, cfg.pipeline.retention_interval_s) if retention else None,
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..record import doc_field as _get
 from .query import Indicator
 
 __all__ = ["Hit", "Timeline", "merge", "summarize_doc", "time_key"]
@@ -52,15 +53,6 @@ class Hit:
             "matched": sorted({i.value for i in self.matched}),
             "_id": self.id,
         }
-
-
-def _get(doc: dict[str, Any], path: str) -> Any:
-    cur: Any = doc
-    for part in path.split("."):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
 
 
 def _first(doc: dict[str, Any], *paths: str) -> str:
