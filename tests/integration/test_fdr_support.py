@@ -141,13 +141,9 @@ class Env:
 
     def queue_counts(self) -> tuple[int, int]:
         """(visible, in flight) messages of the queue."""
-        a = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(a["ApproximateNumberOfMessages"]), int(
-            a["ApproximateNumberOfMessagesNotVisible"]
-        )
+        from tests.services.moto_sqs import queue_counts
+
+        return queue_counts(self.sqs, self.queue_url)
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         out: list[str] = []

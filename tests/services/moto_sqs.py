@@ -115,6 +115,15 @@ def sqs_client(endpoint: str):  # type: ignore[no-untyped-def]
     )
 
 
+def queue_counts(sqs, queue_url: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(visible, in flight) messages of a queue."""
+    a = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
+
+
 def _main(argv: list[str]) -> int:
     return script_main(
         argv,

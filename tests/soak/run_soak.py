@@ -205,13 +205,9 @@ class Soak:
         return p.read_bytes().count(b"\n") if p.exists() else 0
 
     def queue_counts(self) -> tuple[int, int]:
-        a = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(a["ApproximateNumberOfMessages"]), int(
-            a["ApproximateNumberOfMessagesNotVisible"]
-        )
+        from tests.services.moto_sqs import queue_counts
+
+        return queue_counts(self.sqs, self.queue_url)
 
     def counts(self) -> tuple[int, int]:
         return es_count(self.es.url, f"{PREFIX}-falcon-*"), es_count(
